@@ -1,0 +1,85 @@
+//! The memprof capture layout, shared by the recorder (`memprof-preload`) and the reader
+//! (`memprof-capture`).
+//!
+//! A capture is one file:
+//!
+//! ```text
+//! +----------------------+ 0
+//! | header (4 KiB)       |  magic, version, layout, pid, clock calibration, flags, command line
+//! +----------------------+ HEADER_SIZE
+//! | chunk 0 (64 KiB)     |  chunk header (tid, committed length, base time) + records
+//! | chunk 1              |
+//! | ...                  |
+//! +----------------------+
+//! ```
+//!
+//! Each thread of the recorded program owns one chunk at a time and appends records to it; a
+//! chunk is claimed with one atomic increment of the header's chunk counter, so threads never
+//! share a lock. A record is committed by a release store of the chunk's `used` length after
+//! its bytes are written: whatever `used` covers is complete, even if the program was killed a
+//! moment later, because the file is a `MAP_SHARED` mapping whose pages outlive the process.
+//!
+//! Records are delta and varint encoded against per-chunk state ([`ChunkState`]) that starts
+//! afresh at the top of each chunk, so every chunk decodes on its own.
+//!
+//! Design constraints: `no_std`, no allocation, no dependencies, because the recorder encodes
+//! inside `malloc`.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod header;
+mod record;
+mod varint;
+
+pub use record::{
+    decode, encode, encoded_len_bound, AllocKind, ChunkState, DecodeError, Record, StackRef,
+    MAX_FIXED_RECORD, MAX_PATH_BYTES,
+};
+pub use varint::{read_varint, write_varint, zigzag_decode, zigzag_encode};
+
+/// Magic bytes at offset 0 of every capture.
+pub const MAGIC: [u8; 8] = *b"MEMPROF\0";
+/// Version of the layout described by this crate; a reader refuses any other.
+pub const VERSION: u32 = 1;
+/// Bytes reserved for the header; chunks start here.
+pub const HEADER_SIZE: usize = 4096;
+/// Bytes in one chunk, header included.
+pub const CHUNK_SIZE: usize = 64 * 1024;
+/// Bytes of the chunk header that precedes a chunk's records.
+pub const CHUNK_HEADER_SIZE: usize = 32;
+/// Magic at the start of every claimed chunk ("MPCK" little-endian).
+pub const CHUNK_MAGIC: u32 = u32::from_le_bytes(*b"MPCK");
+/// Timestamps in records are TSC ticks shifted right by this many bits.
+pub const TIME_SHIFT: u32 = 3;
+
+/// Byte offsets of the chunk header fields (all little-endian).
+pub mod chunk {
+    /// `u32`: [`crate::CHUNK_MAGIC`] once the chunk is claimed.
+    pub const MAGIC: usize = 0;
+    /// `u32`: kernel thread id of the writer.
+    pub const TID: usize = 4;
+    /// `u32`: bytes of committed records after the chunk header (atomic).
+    pub const USED: usize = 8;
+    /// `u32`: sequence number of this chunk among its thread's chunks, from 0.
+    pub const SEQ: usize = 12;
+    /// `u64`: timestamp (shifted ticks) that the first record's delta is relative to.
+    pub const BASE_TIME: usize = 16;
+    /// `u32`: process id of the writer (a forked child never writes to its parent's file, but
+    /// the reader checks).
+    pub const PID: usize = 24;
+}
+
+/// Reads a little-endian `u32` at `off`; `None` when it does not fit in `buf`.
+pub fn read_u32(buf: &[u8], off: usize) -> Option<u32> {
+    let b = buf.get(off..off.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Reads a little-endian `u64` at `off`; `None` when it does not fit in `buf`.
+pub fn read_u64(buf: &[u8], off: usize) -> Option<u64> {
+    let b = buf.get(off..off.checked_add(8)?)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b);
+    Some(u64::from_le_bytes(a))
+}
