@@ -401,6 +401,7 @@ fn decode_body<'a>(
         },
         TAG_REALLOC => Record::Realloc {
             time: st.get_time(buf, pos)?,
+            done: st.get_time(buf, pos)?,
             stack: get_stack(buf, pos)?,
             size: read_varint(buf, pos)?,
             old: st.get_addr(buf, pos)?,
