@@ -88,9 +88,12 @@ pub enum Record<'a> {
     },
     /// `free(addr)` of a non-NULL pointer, stamped before the block was released.
     Free { time: u64, addr: u64 },
-    /// A successful `realloc(old, size)` with `old` non-NULL that returned `new`.
+    /// A successful `realloc(old, size)` with `old` non-NULL that returned `new`. `old` was
+    /// released at `time` (stamped before the call) and `new` obtained at `done` (stamped after
+    /// it), so that another thread reusing either address is ordered correctly.
     Realloc {
         time: u64,
+        done: u64,
         stack: StackRef,
         size: u64,
         old: u64,
@@ -252,12 +255,14 @@ pub fn encode(buf: &mut [u8], st: &mut ChunkState, rec: &Record) -> usize {
         }
         Record::Realloc {
             time,
+            done,
             stack,
             size,
             old,
             new,
         } => {
             st.put_time(buf, &mut pos, time);
+            st.put_time(buf, &mut pos, done);
             put_stack(buf, &mut pos, stack);
             write_varint(buf, &mut pos, size);
             st.put_addr(buf, &mut pos, old);
@@ -469,6 +474,7 @@ mod tests {
             },
             Record::Realloc {
                 time: 130,
+                done: 133,
                 stack,
                 size: 9,
                 old: 0x10,
