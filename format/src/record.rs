@@ -481,7 +481,7 @@ mod tests {
                 new: 0x7fff_ffff_fff0,
             },
             Record::ReallocFree {
-                time: 131,
+                time: 135,
                 stack,
                 old: 0x7fff_ffff_fff0,
             },
