@@ -1,1 +1,92 @@
-//! The preload.
+//! `libmemprof_preload.so`: loaded into a program with `LD_PRELOAD` by `memprof run`, it
+//! interposes the malloc family and records every call, with its stack, into the capture file
+//! named by `MEMPROF_OUT`.
+//!
+//! Layout:
+//! - [`hooks`]: the exported `malloc`, `free`, ... (all FFI entry points);
+//! - [`recorder`]: the per-call logic, the reentrancy guard and the per-thread state;
+//! - [`writer`]: per-thread chunks of the shared file mapping, so no lock is taken and a
+//!   killed program loses no record whose hook returned;
+//! - [`stash`]: stack interning (each unique stack is written once);
+//! - [`unwind`]: the DWARF CFI-rule-cache and frame-pointer unwinders;
+//! - [`modules`]: the module list with build-ids;
+//! - [`init`], [`capture_file`]: start-up, fork, thread and process exit;
+//! - [`sys`]: glibc's real allocator and the system calls used.
+//!
+//! Design constraints: nothing on the allocation path allocates, locks or panics; thread-local
+//! state is const-initialised plain data; the library's own Rust allocations go straight to
+//! glibc (see [`LibcAllocator`]) and are never recorded.
+
+mod capture_file;
+mod global;
+mod hooks;
+mod init;
+mod modules;
+mod preinit;
+mod recorder;
+mod stash;
+mod sys;
+#[path = "unwind_stub.rs"]
+mod unwind;
+mod writer;
+
+use core::alloc::{GlobalAlloc, Layout};
+
+/// The library's own allocator: glibc's real functions, bypassing the hooks.
+pub struct LibcAllocator;
+
+// SAFETY: forwards to glibc's allocator, which satisfies GlobalAlloc's contract for the
+// alignments used (memalign for anything above malloc's 16 bytes).
+unsafe impl GlobalAlloc for LibcAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: glibc's allocator functions may be called with any size.
+        unsafe {
+            if layout.align() <= 16 {
+                sys::__libc_malloc(layout.size()) as *mut u8
+            } else {
+                sys::__libc_memalign(layout.align(), layout.size()) as *mut u8
+            }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if layout.align() <= 16 {
+            // SAFETY: as in `alloc`.
+            unsafe { sys::__libc_calloc(1, layout.size()) as *mut u8 }
+        } else {
+            // SAFETY: as in `alloc`; the block is then zeroed within its size.
+            unsafe {
+                let p = self.alloc(layout);
+                if !p.is_null() {
+                    core::ptr::write_bytes(p, 0, layout.size());
+                }
+                p
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: `ptr` came from this allocator.
+        unsafe { sys::__libc_free(ptr as *mut core::ffi::c_void) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= 16 {
+            // SAFETY: `ptr` came from this allocator with malloc-compatible alignment.
+            unsafe { sys::__libc_realloc(ptr as *mut core::ffi::c_void, new_size) as *mut u8 }
+        } else {
+            // SAFETY: allocate, copy the smaller size, free: the default strategy.
+            unsafe {
+                let new = self.alloc(Layout::from_size_align_unchecked(new_size, layout.align()));
+                if !new.is_null() {
+                    core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                    self.dealloc(ptr, layout);
+                }
+                new
+            }
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: LibcAllocator = LibcAllocator;

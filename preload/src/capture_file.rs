@@ -1,0 +1,194 @@
+//! Opening and claiming the capture file.
+//!
+//! `memprof run` creates the file empty and names it in `MEMPROF_OUT` (where `%p` stands for
+//! the pid). The first process to find it empty writes the header and records into it. A
+//! process that finds it already claimed is an exec'd descendant: it records into a capture of
+//! its own next to it with `MEMPROF_FOLLOW_EXEC`, and not at all otherwise. A followed fork
+//! child always gets a capture of its own.
+
+use core::sync::atomic::Ordering;
+
+use memprof_format::header as h;
+use memprof_format::{HEADER_SIZE, MAGIC, TIME_SHIFT, VERSION};
+
+use crate::unwind::Mode;
+use crate::{global, sys};
+
+const PATH_MAX: usize = 4096;
+
+/// A NUL-terminated path built in place.
+struct PathBuf {
+    bytes: [u8; PATH_MAX],
+    len: usize,
+}
+
+impl PathBuf {
+    fn new() -> PathBuf {
+        PathBuf {
+            bytes: [0; PATH_MAX],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, s: &[u8]) {
+        let n = s.len().min(PATH_MAX - 1 - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+        self.bytes[self.len] = 0;
+    }
+
+    fn push_num(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+
+    fn as_cstr(&self) -> &[u8] {
+        &self.bytes[..=self.len]
+    }
+}
+
+/// Opens the capture named by `MEMPROF_OUT`; false if this process must not record.
+pub fn open(template: &[u8], forked_from: u32) -> bool {
+    let pid = sys::getpid();
+    let mut path = PathBuf::new();
+    let mut rest = template;
+    while let Some(i) = rest.windows(2).position(|w| w == b"%p") {
+        path.push(&rest[..i]);
+        path.push_num(pid.into());
+        rest = &rest[i + 2..];
+    }
+    path.push(rest);
+    let fd = sys::open(path.as_cstr(), libc::O_RDWR | libc::O_CREAT);
+    if fd < 0 {
+        sys::warn(b"cannot open the capture file named by MEMPROF_OUT; not recording");
+        return false;
+    }
+    if sys::file_size(fd) == Some(0) {
+        return claim(fd, pid, forked_from);
+    }
+    sys::close(fd);
+    if !global::FOLLOW_EXEC.load(Ordering::Relaxed) {
+        return false;
+    }
+    open_sibling(template, pid, forked_from)
+}
+
+/// Opens a new capture for a followed fork child, next to its parent's.
+pub fn open_for_child(parent: u32) -> bool {
+    let Some(template) = sibling_dir_template() else {
+        return false;
+    };
+    open_sibling(&template.bytes[..template.len], sys::getpid(), parent)
+}
+
+/// `<dir of MEMPROF_OUT>/` as a prefix.
+fn sibling_dir_template() -> Option<PathBuf> {
+    // SAFETY: getenv does not allocate; a non-null result is NUL-terminated.
+    let p = unsafe { libc::getenv(c"MEMPROF_OUT".as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: as above.
+    let out = unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes();
+    let mut dir = PathBuf::new();
+    if let Some(slash) = out.iter().rposition(|&b| b == b'/') {
+        dir.push(&out[..=slash]);
+    }
+    Some(dir)
+}
+
+/// Creates `<dir>/memprof.<program>.<pid>[.N].mprof` exclusively and claims it.
+fn open_sibling(template: &[u8], pid: u32, forked_from: u32) -> bool {
+    let dir = match template.iter().rposition(|&b| b == b'/') {
+        Some(slash) => &template[..=slash],
+        None => &[][..],
+    };
+    let mut exe = [0u8; PATH_MAX];
+    let n = sys::readlink(b"/proc/self/exe\0", &mut exe);
+    let name = exe[..n].rsplit(|&b| b == b'/').next().unwrap_or(b"program");
+    for attempt in 0..100u64 {
+        let mut path = PathBuf::new();
+        path.push(dir);
+        path.push(b"memprof.");
+        path.push(name);
+        path.push(b".");
+        path.push_num(pid.into());
+        if attempt > 0 {
+            path.push(b".");
+            path.push_num(attempt);
+        }
+        path.push(b".mprof");
+        let fd = sys::open(path.as_cstr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL);
+        if fd >= 0 {
+            return claim(fd, pid, forked_from);
+        }
+        if sys::errno() != libc::EEXIST {
+            break;
+        }
+    }
+    sys::warn(b"cannot create a capture file for a child process; not recording it");
+    false
+}
+
+/// Writes the header into the empty file `fd`, maps it, and makes it the process's capture.
+fn claim(fd: i32, pid: u32, forked_from: u32) -> bool {
+    let mut hdr = [0u8; HEADER_SIZE];
+    let mut put = |off: usize, bytes: &[u8]| hdr[off..off + bytes.len()].copy_from_slice(bytes);
+    put(h::MAGIC, &MAGIC);
+    put(h::VERSION, &VERSION.to_le_bytes());
+    put(h::HEADER_SIZE, &(HEADER_SIZE as u32).to_le_bytes());
+    put(
+        h::CHUNK_SIZE,
+        &(memprof_format::CHUNK_SIZE as u32).to_le_bytes(),
+    );
+    put(h::POINTER_SIZE, &[8, 1, TIME_SHIFT as u8]);
+    put(h::FLAGS, &h::flags::CLAIMED.to_le_bytes());
+    put(h::PID, &pid.to_le_bytes());
+    put(h::START_TSC, &sys::rdtsc().to_le_bytes());
+    put(
+        h::START_MONO_NS,
+        &sys::clock_ns(libc::CLOCK_MONOTONIC).to_le_bytes(),
+    );
+    put(
+        h::START_UNIX_NS,
+        &sys::clock_ns(libc::CLOCK_REALTIME).to_le_bytes(),
+    );
+    put(
+        h::MAX_DEPTH,
+        &(global::MAX_DEPTH.load(Ordering::Relaxed) as u32).to_le_bytes(),
+    );
+    put(
+        h::UNWIND_MODE,
+        &u32::from(global::unwind_mode() == Mode::FramePointer).to_le_bytes(),
+    );
+    put(h::PPID, &sys::getppid().to_le_bytes());
+    put(h::FORKED_FROM, &forked_from.to_le_bytes());
+    let n = sys::read_file(b"/proc/self/cmdline\0", &mut hdr[h::CMDLINE..]);
+    hdr[h::CMDLINE_LEN..h::CMDLINE_LEN + 4].copy_from_slice(&(n as u32).to_le_bytes());
+    if !sys::pwrite_all(fd, &hdr, 0) {
+        sys::close(fd);
+        return false;
+    }
+    let map = sys::map_shared(fd, 0, HEADER_SIZE);
+    if map.is_null() {
+        sys::close(fd);
+        return false;
+    }
+    let old = global::FD.swap(fd, Ordering::AcqRel);
+    if old >= 0 {
+        // A forked child's copy of its parent's descriptor.
+        sys::close(old);
+    }
+    global::PID.store(pid, Ordering::Relaxed);
+    global::HEADER.store(map, Ordering::Release);
+    true
+}

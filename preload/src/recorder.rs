@@ -1,0 +1,305 @@
+//! What a hook does around the real allocator call: take the thread's reentrancy guard, capture
+//! and intern the stack, stamp the time on the right side of the call, and write the record.
+//!
+//! Timestamps: a block is stamped after it was obtained and before it is released, so that
+//! when another thread reuses an address the merged streams can never show it allocated
+//! before it was freed.
+
+use core::cell::Cell;
+use core::ffi::c_void;
+use core::sync::atomic::Ordering;
+
+use memprof_format::{AllocKind, Record, StackRef};
+
+use crate::stash::{self, StackCache};
+use crate::unwind::Unwinder;
+use crate::writer::Writer;
+use crate::{global, modules, preinit, sys};
+
+/// Everything a thread needs to record, allocated once per thread (under the guard).
+pub struct ThreadState {
+    pub writer: Writer,
+    unwinder: Unwinder,
+    frames: Box<[u64]>,
+    cache: Box<StackCache>,
+    seen_misses: u64,
+    seen_generation: u64,
+}
+
+/// The thread's guard and state. `Cell`s of plain data: const-initialised, no destructor, so
+/// reading it never allocates or registers anything.
+struct Tls {
+    busy: Cell<bool>,
+    state: Cell<*mut ThreadState>,
+}
+
+thread_local! {
+    static TLS: Tls = const { Tls { busy: Cell::new(false), state: Cell::new(core::ptr::null_mut()) } };
+}
+
+/// How a hook proceeds.
+pub enum Entry {
+    /// Call the real function and record nothing.
+    Forward,
+    /// Not initialised yet: remember the call in the pre-init buffer.
+    PreInit,
+    /// Record with this thread's state; call [`leave`] when done.
+    Record(&'static mut ThreadState),
+}
+
+/// Takes the reentrancy guard. Calls made while it is held (by the unwinder, by the loader,
+/// by a signal handler interrupting a hook) are forwarded untracked.
+#[inline(always)]
+pub fn enter() -> Entry {
+    let s = global::state();
+    if s != global::RECORDING {
+        return if s == global::UNINIT {
+            Entry::PreInit
+        } else {
+            Entry::Forward
+        };
+    }
+    let Ok(state) = TLS.try_with(|t| {
+        if t.busy.replace(true) {
+            return None;
+        }
+        let mut st = t.state.get();
+        if st.is_null() {
+            st = ThreadState::create();
+            t.state.set(st);
+            if st.is_null() {
+                t.busy.set(false);
+                return None;
+            }
+        }
+        Some(st)
+    }) else {
+        return Entry::Forward;
+    };
+    match state {
+        // SAFETY: the state is owned by this thread and only reached through TLS while the
+        // guard is held, so this is the only live reference.
+        Some(st) => Entry::Record(unsafe { &mut *st }),
+        None => Entry::Forward,
+    }
+}
+
+/// Releases the guard taken by [`enter`].
+#[inline(always)]
+pub fn leave() {
+    let _ = TLS.try_with(|t| t.busy.set(false));
+}
+
+/// Runs `f` with the guard held, so that what it allocates is not recorded.
+pub fn guarded<R>(f: impl FnOnce() -> R) -> R {
+    let was = TLS.try_with(|t| t.busy.replace(true)).unwrap_or(true);
+    let r = f();
+    if !was {
+        leave();
+    }
+    r
+}
+
+/// The calling thread's state if it has one, for use with the guard held.
+pub fn current() -> Option<&'static mut ThreadState> {
+    let p = TLS.try_with(|t| t.state.get()).ok()?;
+    // SAFETY: as in `enter`; callers hold the guard.
+    (!p.is_null()).then(|| unsafe { &mut *p })
+}
+
+/// Gives the calling thread its state if it has none (the guard is held).
+pub fn create_current() {
+    let _ = TLS.try_with(|t| {
+        if t.state.get().is_null() {
+            t.state.set(ThreadState::create());
+        }
+    });
+}
+
+/// Detaches and frees the calling thread's state (thread exit).
+pub fn drop_current() {
+    if let Ok(p) = TLS.try_with(|t| t.state.replace(core::ptr::null_mut())) {
+        if !p.is_null() {
+            // SAFETY: `p` came from `Box::into_raw` in `create` and TLS no longer points to it.
+            let mut st = unsafe { Box::from_raw(p) };
+            st.writer.write(&Record::ThreadEnd { time: sys::now() });
+            st.writer.release();
+        }
+    }
+}
+
+impl ThreadState {
+    fn create() -> *mut ThreadState {
+        let depth = global::MAX_DEPTH.load(Ordering::Relaxed).max(1);
+        let cache: Box<StackCache> = {
+            let layout = std::alloc::Layout::new::<StackCache>();
+            // SAFETY: the layout is non-zero-sized; zeroed memory is a valid empty cache.
+            let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut StackCache;
+            if p.is_null() {
+                return core::ptr::null_mut();
+            }
+            // SAFETY: `p` was just allocated with the global allocator and this layout.
+            unsafe { Box::from_raw(p) }
+        };
+        let mut st = Box::new(ThreadState {
+            writer: Writer::new(sys::gettid()),
+            unwinder: Unwinder::new(),
+            frames: vec![0u64; depth].into_boxed_slice(),
+            cache,
+            seen_misses: 0,
+            seen_generation: global::MODULE_GENERATION.load(Ordering::Relaxed),
+        });
+        st.writer.write(&Record::ThreadStart { time: sys::now() });
+        let p = Box::into_raw(st);
+        let key = global::THREAD_KEY.load(Ordering::Relaxed);
+        if key != u32::MAX {
+            // SAFETY: the key was created by init; a non-null value makes its destructor run at
+            // thread exit.
+            unsafe { libc::pthread_setspecific(key, p as *const c_void) };
+        }
+        p
+    }
+
+    /// Forgets everything tied to the parent's capture (in a followed fork child).
+    pub fn reset_for_child(&mut self) {
+        self.writer.forget(sys::gettid());
+        self.cache.clear();
+        self.writer.write(&Record::ThreadStart { time: sys::now() });
+    }
+
+    /// Captures and interns the caller's stack.
+    #[inline(always)]
+    pub fn stack(&mut self) -> StackRef {
+        let (n, truncated) = self
+            .unwinder
+            .capture(global::unwind_mode(), &mut self.frames);
+        let misses = self.unwinder.misses();
+        if misses != self.seen_misses {
+            self.seen_misses = misses;
+            modules::refresh(&mut self.writer);
+        }
+        let generation = global::MODULE_GENERATION.load(Ordering::Relaxed);
+        if generation != self.seen_generation {
+            self.seen_generation = generation;
+            self.unwinder.flush();
+            self.cache.clear();
+        }
+        let writer = &mut self.writer;
+        let frames = &self.frames[..n.min(self.frames.len())];
+        stash::intern(&mut self.cache, frames, truncated, &mut |id, parent, ip| {
+            writer.write(&Record::StackNode { id, parent, ip })
+        })
+    }
+}
+
+/// Records an allocating call: `call` obtains the block (NULL on failure).
+#[inline(always)]
+pub fn alloc(kind: AllocKind, size: u64, call: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    match enter() {
+        Entry::Forward => call(),
+        Entry::PreInit => {
+            let p = call();
+            preinit::alloc(kind, size, p as u64);
+            p
+        }
+        Entry::Record(t) => {
+            let stack = t.stack();
+            let p = call();
+            let time = sys::now();
+            t.writer.write(&if p.is_null() {
+                Record::Failed {
+                    time,
+                    kind,
+                    stack,
+                    size,
+                }
+            } else {
+                Record::Alloc {
+                    time,
+                    kind,
+                    stack,
+                    size,
+                    addr: p as u64,
+                }
+            });
+            leave();
+            p
+        }
+    }
+}
+
+/// Records a call that failed before reaching the allocator (bad alignment, overflow).
+pub fn failure(kind: AllocKind, size: u64) {
+    if let Entry::Record(t) = enter() {
+        let stack = t.stack();
+        t.writer.write(&Record::Failed {
+            time: sys::now(),
+            kind,
+            stack,
+            size,
+        });
+        leave();
+    }
+}
+
+/// Records `free(ptr)`; `release` frees it. Stamped before the release.
+#[inline(always)]
+pub fn free(ptr: *mut c_void, release: impl FnOnce()) {
+    if ptr.is_null() {
+        return release();
+    }
+    match enter() {
+        Entry::Forward => release(),
+        Entry::PreInit => {
+            preinit::free(ptr as u64);
+            release()
+        }
+        Entry::Record(t) => {
+            t.writer.write(&Record::Free {
+                time: sys::now(),
+                addr: ptr as u64,
+            });
+            leave();
+            release()
+        }
+    }
+}
+
+/// Records `realloc(ptr, size)` with a non-NULL `ptr`; `call` performs it.
+pub fn realloc(ptr: *mut c_void, size: u64, call: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    match enter() {
+        Entry::Forward => call(),
+        Entry::PreInit => {
+            let p = call();
+            preinit::realloc(ptr as u64, size, p as u64);
+            p
+        }
+        Entry::Record(t) => {
+            let stack = t.stack();
+            let time = sys::now();
+            let p = call();
+            let done = sys::now();
+            let old = ptr as u64;
+            t.writer.write(&match (p.is_null(), size) {
+                // glibc's realloc(p, 0) frees p and returns NULL.
+                (true, 0) => Record::ReallocFree { time, stack, old },
+                (true, _) => Record::Failed {
+                    time,
+                    kind: AllocKind::Realloc,
+                    stack,
+                    size,
+                },
+                (false, _) => Record::Realloc {
+                    time,
+                    done,
+                    stack,
+                    size,
+                    old,
+                    new: p as u64,
+                },
+            });
+            leave();
+            p
+        }
+    }
+}

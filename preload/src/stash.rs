@@ -1,0 +1,279 @@
+//! The stack stash: every unique stack is written to the capture once, as a path in a trie of
+//! `(parent node, return address)` pairs, and records refer to its innermost node.
+//!
+//! Two levels keep the allocation path fast and lock-free:
+//! - a per-thread, direct-mapped cache from a hash of the whole stack to its node, hit by
+//!   almost every allocation of a program whose stacks repeat;
+//! - on a miss, a process-wide insert-only hash table of trie nodes, probed and filled with
+//!   atomics. When a table is 3/4 full a table twice its size is chained after it; lookups
+//!   search every table, inserts go to the newest. Two threads racing to insert the same node
+//!   into different tables only cost a duplicate node, never a wrong stack.
+
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use memprof_format::StackRef;
+
+use crate::sys;
+
+const EMPTY: u32 = 0;
+const WRITING: u32 = 1;
+const READY: u32 = 2;
+
+#[repr(C)]
+struct Slot {
+    tag: AtomicU32,
+    parent: AtomicU64,
+    ip: AtomicU64,
+    id: AtomicU64,
+}
+
+#[repr(C)]
+struct Table {
+    cap: usize,
+    len: AtomicUsize,
+    next: AtomicPtr<Table>,
+}
+
+const FIRST_CAP: usize = 1 << 12;
+
+static FIRST: AtomicPtr<Table> = AtomicPtr::new(core::ptr::null_mut());
+/// Node ids start at 1; 0 is the empty stack.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Table {
+    fn bytes(cap: usize) -> usize {
+        core::mem::size_of::<Table>().next_multiple_of(64) + cap * core::mem::size_of::<Slot>()
+    }
+
+    /// A new empty table, or null when memory is exhausted.
+    fn create(cap: usize) -> *mut Table {
+        let p = sys::map_anon(Table::bytes(cap)) as *mut Table;
+        if !p.is_null() {
+            // SAFETY: `p` is a fresh zeroed mapping large enough and aligned for a `Table`.
+            unsafe { (*p).cap = cap };
+        }
+        p
+    }
+
+    fn slot(&self, i: usize) -> &Slot {
+        let base = self as *const Table as *const u8;
+        // SAFETY: the slots follow the 64-byte-rounded table header inside the same mapping,
+        // `i & (cap - 1)` is below `cap`, and zeroed memory is a valid `Slot` (EMPTY).
+        unsafe {
+            &*(base.add(core::mem::size_of::<Table>().next_multiple_of(64)) as *const Slot)
+                .add(i & (self.cap - 1))
+        }
+    }
+
+    /// Finds `(parent, ip)`; `Err(i)` gives the first empty slot of the probe sequence.
+    fn find(&self, h: usize, parent: u64, ip: u64) -> Result<u64, usize> {
+        for step in 0..self.cap {
+            let i = h.wrapping_add(step);
+            let s = self.slot(i);
+            match wait_ready(&s.tag) {
+                EMPTY => return Err(i),
+                _ => {
+                    if s.parent.load(Ordering::Relaxed) == parent
+                        && s.ip.load(Ordering::Relaxed) == ip
+                    {
+                        return Ok(s.id.load(Ordering::Relaxed));
+                    }
+                }
+            }
+        }
+        Err(usize::MAX)
+    }
+}
+
+/// The slot's tag once no insert is in progress on it. An insert is a handful of stores by a
+/// thread that holds no lock, so waiting for it cannot deadlock.
+fn wait_ready(tag: &AtomicU32) -> u32 {
+    loop {
+        let t = tag.load(Ordering::Acquire);
+        if t != WRITING {
+            return t;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+fn hash_node(parent: u64, ip: u64) -> usize {
+    let h = (parent.rotate_left(29) ^ ip).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h ^ (h >> 32)) as usize
+}
+
+fn first_table() -> *mut Table {
+    let t = FIRST.load(Ordering::Acquire);
+    if !t.is_null() {
+        return t;
+    }
+    let new = Table::create(FIRST_CAP);
+    if new.is_null() {
+        return new;
+    }
+    match FIRST.compare_exchange(
+        core::ptr::null_mut(),
+        new,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => new,
+        Err(winner) => {
+            // SAFETY: `new` was never published.
+            unsafe { sys::unmap(new as *mut u8, Table::bytes(FIRST_CAP)) };
+            winner
+        }
+    }
+}
+
+/// Forgets every node (a followed fork child starts a capture of its own). Old tables are
+/// leaked: a thread of the parent may have been mid-insert when it forked.
+pub fn reset() {
+    FIRST.store(core::ptr::null_mut(), Ordering::Release);
+    NEXT_ID.store(1, Ordering::Release);
+}
+
+/// The node for `ip` called under `parent`, created if new; `on_new(id)` is called for a node
+/// this call created, so that the caller writes it to the capture. 0 when memory is exhausted.
+fn node(parent: u64, ip: u64, on_new: &mut impl FnMut(u64)) -> u64 {
+    let h = hash_node(parent, ip);
+    let mut t = first_table();
+    let mut newest = t;
+    while !t.is_null() {
+        // SAFETY: published tables are never unmapped (see `reset`).
+        let table = unsafe { &*t };
+        if let Ok(id) = table.find(h, parent, ip) {
+            return id;
+        }
+        newest = t;
+        t = table.next.load(Ordering::Acquire);
+    }
+    insert(newest, h, parent, ip, on_new)
+}
+
+fn insert(mut t: *mut Table, h: usize, parent: u64, ip: u64, on_new: &mut impl FnMut(u64)) -> u64 {
+    while !t.is_null() {
+        // SAFETY: published tables are never unmapped.
+        let table = unsafe { &*t };
+        if table.len.load(Ordering::Relaxed) * 4 >= table.cap * 3 {
+            t = grow(table);
+            continue;
+        }
+        let mut i = match table.find(h, parent, ip) {
+            Ok(id) => return id,
+            Err(usize::MAX) => {
+                t = grow(table);
+                continue;
+            }
+            Err(i) => i,
+        };
+        loop {
+            let s = table.slot(i);
+            if s.tag
+                .compare_exchange(EMPTY, WRITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                s.parent.store(parent, Ordering::Relaxed);
+                s.ip.store(ip, Ordering::Relaxed);
+                s.id.store(id, Ordering::Relaxed);
+                s.tag.store(READY, Ordering::Release);
+                table.len.fetch_add(1, Ordering::Relaxed);
+                on_new(id);
+                return id;
+            }
+            // Another thread took the slot: it may be inserting the same node.
+            wait_ready(&s.tag);
+            if s.parent.load(Ordering::Relaxed) == parent && s.ip.load(Ordering::Relaxed) == ip {
+                return s.id.load(Ordering::Relaxed);
+            }
+            i = i.wrapping_add(1);
+            if i.wrapping_sub(h) >= table.cap {
+                break;
+            }
+        }
+        t = grow(table);
+    }
+    0
+}
+
+/// The table after `table`, created if there is none yet.
+fn grow(table: &Table) -> *mut Table {
+    let next = table.next.load(Ordering::Acquire);
+    if !next.is_null() {
+        return next;
+    }
+    let cap = table.cap * 2;
+    let new = Table::create(cap);
+    if new.is_null() {
+        return new;
+    }
+    match table.next.compare_exchange(
+        core::ptr::null_mut(),
+        new,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => new,
+        Err(winner) => {
+            // SAFETY: `new` was never published.
+            unsafe { sys::unmap(new as *mut u8, Table::bytes(cap)) };
+            winner
+        }
+    }
+}
+
+/// Slots in a thread's stack cache.
+pub const CACHE_SLOTS: usize = 4096;
+
+/// A thread's cache from stack hash to encoded [`StackRef`].
+pub struct StackCache {
+    slots: [(u64, u64); CACHE_SLOTS],
+}
+
+impl StackCache {
+    pub fn clear(&mut self) {
+        self.slots.fill((0, 0));
+    }
+}
+
+fn hash_stack(frames: &[u64], truncated: bool) -> u64 {
+    let mut h = 0x243F_6A88_85A3_08D3u64 ^ (frames.len() as u64) ^ ((truncated as u64) << 63);
+    for &ip in frames {
+        h = (h ^ ip).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
+    }
+    h | 1
+}
+
+/// The stack of `frames` (innermost first), interning it on first sight.
+#[inline]
+pub fn intern(
+    cache: &mut StackCache,
+    frames: &[u64],
+    truncated: bool,
+    on_new: &mut impl FnMut(u64, u64, u64),
+) -> StackRef {
+    let h = hash_stack(frames, truncated);
+    let slot = &mut cache.slots[(h >> 52) as usize % CACHE_SLOTS];
+    if slot.0 == h {
+        return StackRef {
+            node: slot.1,
+            truncated,
+        };
+    }
+    let mut parent = 0;
+    for &ip in frames.iter().rev() {
+        let p = parent;
+        parent = node(p, ip, &mut |id| on_new(id, p, ip));
+        if parent == 0 {
+            // Out of memory: keep the outer part of the stack.
+            parent = p;
+            break;
+        }
+    }
+    *slot = (h, parent);
+    StackRef {
+        node: parent,
+        truncated,
+    }
+}

@@ -1,0 +1,234 @@
+//! glibc's real allocator and the few system calls the recorder makes.
+//!
+//! Everything here is callable from inside `malloc`: no function in this module allocates.
+
+use core::ffi::{c_char, c_int, c_void};
+
+extern "C" {
+    pub fn __libc_malloc(size: usize) -> *mut c_void;
+    pub fn __libc_calloc(nmemb: usize, size: usize) -> *mut c_void;
+    pub fn __libc_realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
+    pub fn __libc_free(ptr: *mut c_void);
+    pub fn __libc_memalign(align: usize, size: usize) -> *mut c_void;
+    pub fn __libc_valloc(size: usize) -> *mut c_void;
+    pub fn __libc_pvalloc(size: usize) -> *mut c_void;
+    pub fn __libc_freeres();
+}
+
+/// Reads the time stamp counter. The `lfence` keeps the read from being hoisted above the
+/// allocator call whose result it stamps (an allocation must be stamped after the block was
+/// obtained).
+#[inline(always)]
+pub fn rdtsc() -> u64 {
+    // SAFETY: lfence and rdtsc have no memory effects and exist on every x86_64 CPU.
+    unsafe {
+        core::arch::x86_64::_mm_lfence();
+        core::arch::x86_64::_rdtsc()
+    }
+}
+
+/// The record timestamp: TSC ticks in the units of the capture format.
+#[inline(always)]
+pub fn now() -> u64 {
+    rdtsc() >> memprof_format::TIME_SHIFT
+}
+
+/// CLOCK_MONOTONIC or CLOCK_REALTIME in nanoseconds.
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; clock_gettime goes through the vDSO and does not
+    // allocate.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// The calling thread's kernel id.
+pub fn gettid() -> u32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+pub fn getpid() -> u32 {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() as u32 }
+}
+
+pub fn getppid() -> u32 {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() as u32 }
+}
+
+/// Opens `path` (NUL-terminated) with `flags`, mode 0644; -1 on failure.
+pub fn open(path: &[u8], flags: c_int) -> c_int {
+    if path.last() != Some(&0) {
+        return -1;
+    }
+    // SAFETY: `path` is NUL-terminated (checked above) and outlives the call.
+    unsafe {
+        libc::open(
+            path.as_ptr() as *const c_char,
+            flags | libc::O_CLOEXEC,
+            0o644,
+        )
+    }
+}
+
+pub fn close(fd: c_int) {
+    // SAFETY: closing a descriptor we own; errors are irrelevant here.
+    unsafe { libc::close(fd) };
+}
+
+/// Size of the file behind `fd`, or `None` if fstat fails.
+pub fn file_size(fd: c_int) -> Option<u64> {
+    // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return None;
+    }
+    Some(st.st_size as u64)
+}
+
+/// Writes all of `buf` at `off`; false on failure.
+pub fn pwrite_all(fd: c_int, buf: &[u8], off: u64) -> bool {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: the pointer and length describe the live rest of `buf`.
+        let n = unsafe {
+            libc::pwrite(
+                fd,
+                buf[done..].as_ptr() as *const c_void,
+                buf.len() - done,
+                (off + done as u64) as libc::off_t,
+            )
+        };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return false;
+        }
+        done += n as usize;
+    }
+    true
+}
+
+/// Reads a whole small file (such as /proc/self/cmdline) into `buf`; returns the bytes read.
+pub fn read_file(path: &[u8], buf: &mut [u8]) -> usize {
+    let fd = open(path, libc::O_RDONLY);
+    if fd < 0 {
+        return 0;
+    }
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: the pointer and length describe the unwritten rest of `buf`.
+        let n = unsafe {
+            libc::read(
+                fd,
+                buf[done..].as_mut_ptr() as *mut c_void,
+                buf.len() - done,
+            )
+        };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            break;
+        }
+        done += n as usize;
+    }
+    close(fd);
+    done
+}
+
+/// The target of the symbolic link `path` (NUL-terminated) into `buf`; returns its length.
+pub fn readlink(path: &[u8], buf: &mut [u8]) -> usize {
+    if path.last() != Some(&0) {
+        return 0;
+    }
+    // SAFETY: `path` is NUL-terminated and `buf` is writable for its length.
+    let n = unsafe {
+        libc::readlink(
+            path.as_ptr() as *const c_char,
+            buf.as_mut_ptr() as *mut c_char,
+            buf.len(),
+        )
+    };
+    n.max(0) as usize
+}
+
+/// Maps `len` bytes of `fd` at `off` shared and writable; null on failure.
+pub fn map_shared(fd: c_int, off: u64, len: usize) -> *mut u8 {
+    // SAFETY: a fresh mapping chosen by the kernel aliases no Rust object.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            off as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        core::ptr::null_mut()
+    } else {
+        p as *mut u8
+    }
+}
+
+/// Anonymous zeroed memory; null on failure.
+pub fn map_anon(len: usize) -> *mut u8 {
+    // SAFETY: a fresh private mapping aliases no Rust object.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        core::ptr::null_mut()
+    } else {
+        p as *mut u8
+    }
+}
+
+/// Unmaps a mapping made by [`map_shared`] or [`map_anon`].
+///
+/// # Safety
+/// Nothing may use the memory afterwards.
+pub unsafe fn unmap(p: *mut u8, len: usize) {
+    // SAFETY: the caller guarantees the range is a mapping of ours that is no longer used.
+    unsafe { libc::munmap(p as *mut c_void, len) };
+}
+
+pub fn errno() -> c_int {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+pub fn set_errno(e: c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Writes a diagnostic line to stderr without allocating.
+pub fn warn(msg: &[u8]) {
+    let mut line = [0u8; 256];
+    let prefix = b"memprof: ";
+    let n = (prefix.len() + msg.len()).min(line.len() - 1);
+    line[..prefix.len()].copy_from_slice(prefix);
+    line[prefix.len()..n].copy_from_slice(&msg[..n - prefix.len()]);
+    line[n] = b'\n';
+    // SAFETY: `line[..=n]` is initialised; a failed write to stderr is ignored.
+    unsafe { libc::write(2, line.as_ptr() as *const c_void, n + 1) };
+}
