@@ -22,6 +22,7 @@ const TAG_MODULE_LOAD: u8 = 0x60;
 const TAG_MODULE_UNLOAD: u8 = 0x61;
 const TAG_THREAD_START: u8 = 0x70;
 const TAG_THREAD_END: u8 = 0x71;
+const TAG_EXIT: u8 = 0x72;
 const TAG_MARKER: u8 = 0x80;
 
 /// Which allocating function produced a block.
@@ -129,6 +130,10 @@ pub enum Record<'a> {
     ThreadStart { time: u64 },
     /// The writing thread exited.
     ThreadEnd { time: u64 },
+    /// The process began to exit normally: what follows is the release of libc's and
+    /// libstdc++'s internal buffers, some of which the loader allocated before any hook ran
+    /// (their frees match no recorded allocation and are not errors).
+    Exit { time: u64 },
     /// A label for a point in time.
     Marker { time: u64, label: &'a [u8] },
 }
@@ -319,6 +324,10 @@ pub fn encode(buf: &mut [u8], st: &mut ChunkState, rec: &Record) -> usize {
             st.put_time(buf, &mut pos, time);
             TAG_THREAD_END
         }
+        Record::Exit { time } => {
+            st.put_time(buf, &mut pos, time);
+            TAG_EXIT
+        }
         Record::Marker { time, label } => {
             st.put_time(buf, &mut pos, time);
             put_bytes(buf, &mut pos, label);
@@ -375,6 +384,7 @@ fn is_known_tag(tag: u8) -> bool {
                 | TAG_MODULE_UNLOAD
                 | TAG_THREAD_START
                 | TAG_THREAD_END
+                | TAG_EXIT
                 | TAG_MARKER
         )
 }
@@ -437,6 +447,9 @@ fn decode_body<'a>(
             time: st.get_time(buf, pos)?,
         },
         TAG_THREAD_END => Record::ThreadEnd {
+            time: st.get_time(buf, pos)?,
+        },
+        TAG_EXIT => Record::Exit {
             time: st.get_time(buf, pos)?,
         },
         TAG_MARKER => Record::Marker {

@@ -155,6 +155,11 @@ extern "C" fn process_exit() {
     if global::state() != global::RECORDING {
         return;
     }
+    recorder::guarded(|| {
+        if let Some(t) = recorder_state() {
+            t.writer.write(&memprof_format::Record::Exit { time: sys::now() });
+        }
+    });
     // Freed blocks are recorded: what libc and libstdc++ keep until exit is not a leak.
     let cxx = CXX_FREERES.load(Ordering::Relaxed);
     if cxx != 0 {
