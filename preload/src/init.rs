@@ -111,7 +111,7 @@ fn register_handlers() {
 }
 
 unsafe extern "C" fn thread_exit(_value: *mut c_void) {
-    recorder::guarded(recorder::drop_current);
+    recorder::thread_exit();
 }
 
 extern "C" fn fork_child() {
@@ -157,7 +157,8 @@ extern "C" fn process_exit() {
     }
     recorder::guarded(|| {
         if let Some(t) = recorder_state() {
-            t.writer.write(&memprof_format::Record::Exit { time: sys::now() });
+            t.writer
+                .write(&memprof_format::Record::Exit { time: sys::now() });
         }
     });
     // Freed blocks are recorded: what libc and libstdc++ keep until exit is not a leak.

@@ -13,9 +13,14 @@
 //! - [`init`], [`capture_file`]: start-up, fork, thread and process exit;
 //! - [`sys`]: glibc's real allocator and the system calls used.
 //!
-//! Design constraints: nothing on the allocation path allocates, locks or panics; thread-local
-//! state is const-initialised plain data; the library's own Rust allocations go straight to
-//! glibc (see [`LibcAllocator`]) and are never recorded.
+//! Design constraints: nothing on the allocation path allocates, locks or panics; the library
+//! is `no_std` and has no thread-local storage at all (see [`threads`] for why); its own Rust
+//! allocations go straight to glibc (see [`LibcAllocator`]) and are never recorded; a panic
+//! aborts (there is no unwinding into C).
+
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
 
 mod capture_file;
 mod global;
@@ -26,6 +31,7 @@ mod preinit;
 mod recorder;
 mod stash;
 mod sys;
+mod threads;
 #[path = "unwind_stub.rs"]
 mod unwind;
 mod writer;
@@ -90,3 +96,17 @@ unsafe impl GlobalAlloc for LibcAllocator {
 
 #[global_allocator]
 static ALLOCATOR: LibcAllocator = LibcAllocator;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    sys::warn(b"internal error in the preload library; aborting");
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// The precompiled `core` refers to the unwinding personality even when panics abort; nothing
+/// here unwinds, so it is never called.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}

@@ -5,16 +5,17 @@
 //! when another thread reuses an address the merged streams can never show it allocated
 //! before it was freed.
 
-use core::cell::Cell;
 use core::ffi::c_void;
 use core::sync::atomic::Ordering;
+
+use alloc::boxed::Box;
 
 use memprof_format::{AllocKind, Record, StackRef};
 
 use crate::stash::{self, StackCache};
 use crate::unwind::Unwinder;
 use crate::writer::Writer;
-use crate::{global, modules, preinit, sys};
+use crate::{global, modules, preinit, sys, threads};
 
 /// Everything a thread needs to record, allocated once per thread (under the guard).
 pub struct ThreadState {
@@ -24,17 +25,6 @@ pub struct ThreadState {
     cache: Box<StackCache>,
     seen_misses: u64,
     seen_generation: u64,
-}
-
-/// The thread's guard and state. `Cell`s of plain data: const-initialised, no destructor, so
-/// reading it never allocates or registers anything.
-struct Tls {
-    busy: Cell<bool>,
-    state: Cell<*mut ThreadState>,
-}
-
-thread_local! {
-    static TLS: Tls = const { Tls { busy: Cell::new(false), state: Cell::new(core::ptr::null_mut()) } };
 }
 
 /// How a hook proceeds.
@@ -59,40 +49,37 @@ pub fn enter() -> Entry {
             Entry::Forward
         };
     }
-    let Ok(state) = TLS.try_with(|t| {
-        if t.busy.replace(true) {
-            return None;
-        }
-        let mut st = t.state.get();
-        if st.is_null() {
-            st = ThreadState::create();
-            t.state.set(st);
-            if st.is_null() {
-                t.busy.set(false);
-                return None;
-            }
-        }
-        Some(st)
-    }) else {
+    let Some(slot) = threads::current() else {
         return Entry::Forward;
     };
-    match state {
-        // SAFETY: the state is owned by this thread and only reached through TLS while the
-        // guard is held, so this is the only live reference.
-        Some(st) => Entry::Record(unsafe { &mut *st }),
-        None => Entry::Forward,
+    if slot.busy.swap(true, Ordering::Acquire) {
+        return Entry::Forward;
     }
+    let mut st = slot.state.load(Ordering::Relaxed);
+    if st.is_null() {
+        st = ThreadState::create();
+        if st.is_null() {
+            slot.busy.store(false, Ordering::Release);
+            return Entry::Forward;
+        }
+        slot.state.store(st, Ordering::Relaxed);
+    }
+    // SAFETY: the state is owned by this thread and only reached through its slot while the
+    // guard is held, so this is the only live reference.
+    Entry::Record(unsafe { &mut *st })
 }
 
 /// Releases the guard taken by [`enter`].
 #[inline(always)]
 pub fn leave() {
-    let _ = TLS.try_with(|t| t.busy.set(false));
+    if let Some(slot) = threads::current() {
+        slot.busy.store(false, Ordering::Release);
+    }
 }
 
 /// Runs `f` with the guard held, so that what it allocates is not recorded.
 pub fn guarded<R>(f: impl FnOnce() -> R) -> R {
-    let was = TLS.try_with(|t| t.busy.replace(true)).unwrap_or(true);
+    let was = threads::current().map_or(true, |s| s.busy.swap(true, Ordering::Acquire));
     let r = f();
     if !was {
         leave();
@@ -102,39 +89,44 @@ pub fn guarded<R>(f: impl FnOnce() -> R) -> R {
 
 /// The calling thread's state if it has one, for use with the guard held.
 pub fn current() -> Option<&'static mut ThreadState> {
-    let p = TLS.try_with(|t| t.state.get()).ok()?;
+    let p = threads::current()?.state.load(Ordering::Relaxed);
     // SAFETY: as in `enter`; callers hold the guard.
     (!p.is_null()).then(|| unsafe { &mut *p })
 }
 
 /// Gives the calling thread its state if it has none (the guard is held).
 pub fn create_current() {
-    let _ = TLS.try_with(|t| {
-        if t.state.get().is_null() {
-            t.state.set(ThreadState::create());
-        }
-    });
-}
-
-/// Detaches and frees the calling thread's state (thread exit).
-pub fn drop_current() {
-    if let Ok(p) = TLS.try_with(|t| t.state.replace(core::ptr::null_mut())) {
-        if !p.is_null() {
-            // SAFETY: `p` came from `Box::into_raw` in `create` and TLS no longer points to it.
-            let mut st = unsafe { Box::from_raw(p) };
-            st.writer.write(&Record::ThreadEnd { time: sys::now() });
-            st.writer.release();
+    if let Some(slot) = threads::current() {
+        if slot.state.load(Ordering::Relaxed).is_null() {
+            slot.state.store(ThreadState::create(), Ordering::Relaxed);
         }
     }
+}
+
+/// Detaches and frees the calling thread's state, and gives its slot back (thread exit).
+/// The guard stays taken: the slot is gone once this returns.
+pub fn thread_exit() {
+    let Some(slot) = threads::current() else {
+        return;
+    };
+    slot.busy.store(true, Ordering::Relaxed);
+    let p = slot.state.swap(core::ptr::null_mut(), Ordering::Relaxed);
+    if !p.is_null() {
+        // SAFETY: `p` came from `Box::into_raw` in `create` and the slot no longer points to it.
+        let mut st = unsafe { Box::from_raw(p) };
+        st.writer.write(&Record::ThreadEnd { time: sys::now() });
+        st.writer.release();
+    }
+    threads::release_current();
 }
 
 impl ThreadState {
     fn create() -> *mut ThreadState {
         let depth = global::MAX_DEPTH.load(Ordering::Relaxed).max(1);
         let cache: Box<StackCache> = {
-            let layout = std::alloc::Layout::new::<StackCache>();
+            let layout = alloc::alloc::Layout::new::<StackCache>();
             // SAFETY: the layout is non-zero-sized; zeroed memory is a valid empty cache.
-            let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut StackCache;
+            let p = unsafe { alloc::alloc::alloc_zeroed(layout) } as *mut StackCache;
             if p.is_null() {
                 return core::ptr::null_mut();
             }
@@ -144,7 +136,7 @@ impl ThreadState {
         let mut st = Box::new(ThreadState {
             writer: Writer::new(sys::gettid()),
             unwinder: Unwinder::new(),
-            frames: vec![0u64; depth].into_boxed_slice(),
+            frames: alloc::vec![0u64; depth].into_boxed_slice(),
             cache,
             seen_misses: 0,
             seen_generation: global::MODULE_GENERATION.load(Ordering::Relaxed),
