@@ -79,7 +79,7 @@ pub fn leave() {
 
 /// Runs `f` with the guard held, so that what it allocates is not recorded.
 pub fn guarded<R>(f: impl FnOnce() -> R) -> R {
-    let was = threads::current().map_or(true, |s| s.busy.swap(true, Ordering::Acquire));
+    let was = threads::current().is_none_or(|s| s.busy.swap(true, Ordering::Acquire));
     let r = f();
     if !was {
         leave();
