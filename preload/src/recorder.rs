@@ -13,12 +13,14 @@ use alloc::boxed::Box;
 use memprof_format::{AllocKind, Record, StackRef};
 
 use crate::stash::{self, StackCache};
+use crate::threads::{self, Slot};
 use crate::unwind::Unwinder;
 use crate::writer::Writer;
-use crate::{global, modules, preinit, sys, threads};
+use crate::{global, modules, preinit, sys};
 
 /// Everything a thread needs to record, allocated once per thread (under the guard).
 pub struct ThreadState {
+    slot: &'static Slot,
     pub writer: Writer,
     unwinder: Unwinder,
     frames: Box<[u64]>,
@@ -52,12 +54,15 @@ pub fn enter() -> Entry {
     let Some(slot) = threads::current() else {
         return Entry::Forward;
     };
-    if slot.busy.swap(true, Ordering::Acquire) {
+    // Only this thread, or a signal handler interrupting it, touches its flag: a plain load and
+    // store suffice (a handler that runs in between leaves the flag as it found it).
+    if slot.busy.load(Ordering::Relaxed) {
         return Entry::Forward;
     }
+    slot.busy.store(true, Ordering::Relaxed);
     let mut st = slot.state.load(Ordering::Relaxed);
     if st.is_null() {
-        st = ThreadState::create();
+        st = ThreadState::create(slot);
         if st.is_null() {
             slot.busy.store(false, Ordering::Release);
             return Entry::Forward;
@@ -98,7 +103,8 @@ pub fn current() -> Option<&'static mut ThreadState> {
 pub fn create_current() {
     if let Some(slot) = threads::current() {
         if slot.state.load(Ordering::Relaxed).is_null() {
-            slot.state.store(ThreadState::create(), Ordering::Relaxed);
+            slot.state
+                .store(ThreadState::create(slot), Ordering::Relaxed);
         }
     }
 }
@@ -121,7 +127,7 @@ pub fn thread_exit() {
 }
 
 impl ThreadState {
-    fn create() -> *mut ThreadState {
+    fn create(slot: &'static Slot) -> *mut ThreadState {
         let depth = global::MAX_DEPTH.load(Ordering::Relaxed).max(1);
         let cache: Box<StackCache> = {
             let layout = alloc::alloc::Layout::new::<StackCache>();
@@ -134,6 +140,7 @@ impl ThreadState {
             unsafe { Box::from_raw(p) }
         };
         let mut st = Box::new(ThreadState {
+            slot,
             writer: Writer::new(sys::gettid()),
             unwinder: Unwinder::new(),
             frames: alloc::vec![0u64; depth].into_boxed_slice(),
@@ -150,6 +157,12 @@ impl ThreadState {
             unsafe { libc::pthread_setspecific(key, p as *const c_void) };
         }
         p
+    }
+
+    /// Releases the guard taken by [`enter`].
+    #[inline(always)]
+    pub fn leave(&self) {
+        self.slot.busy.store(false, Ordering::Relaxed);
     }
 
     /// Forgets everything tied to the parent's capture (in a followed fork child).
@@ -214,7 +227,7 @@ pub fn alloc(kind: AllocKind, size: u64, call: impl FnOnce() -> *mut c_void) -> 
                     addr: p as u64,
                 }
             });
-            leave();
+            t.leave();
             p
         }
     }
@@ -230,7 +243,7 @@ pub fn failure(kind: AllocKind, size: u64) {
             stack,
             size,
         });
-        leave();
+        t.leave();
     }
 }
 
@@ -251,7 +264,7 @@ pub fn free(ptr: *mut c_void, release: impl FnOnce()) {
                 time: sys::now(),
                 addr: ptr as u64,
             });
-            leave();
+            t.leave();
             release()
         }
     }
@@ -290,7 +303,7 @@ pub fn realloc(ptr: *mut c_void, size: u64, call: impl FnOnce() -> *mut c_void) 
                     new: p as u64,
                 },
             });
-            leave();
+            t.leave();
             p
         }
     }
