@@ -139,3 +139,18 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
         sys::__libc_pvalloc(size)
     })
 }
+
+/// Labels the current point in time in the capture (`memprof.h` declares it weak, so a
+/// program that calls it runs unchanged without memprof).
+///
+/// # Safety
+/// `label` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn memprof_mark(label: *const core::ffi::c_char) {
+    if label.is_null() {
+        return;
+    }
+    // SAFETY: the caller passes a NUL-terminated string.
+    let label = unsafe { core::ffi::CStr::from_ptr(label) }.to_bytes();
+    recorder::mark(label);
+}

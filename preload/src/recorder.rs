@@ -233,6 +233,17 @@ pub fn alloc(kind: AllocKind, size: u64, call: impl FnOnce() -> *mut c_void) -> 
     }
 }
 
+/// Records a marker.
+pub fn mark(label: &[u8]) {
+    if let Entry::Record(t) = enter() {
+        t.writer.write(&Record::Marker {
+            time: sys::now(),
+            label,
+        });
+        t.leave();
+    }
+}
+
 /// Records a call that failed before reaching the allocator (bad alignment, overflow).
 pub fn failure(kind: AllocKind, size: u64) {
     if let Entry::Record(t) = enter() {
