@@ -1,1 +1,35 @@
-//! Reads memprof captures.
+//! Reading and analysing memprof captures.
+//!
+//! A capture is opened with [`Capture::open`] (a read-only memory map; nothing is copied),
+//! read as a time-ordered [`Events`] stream merged from the recorded threads, with stacks from
+//! [`Stacks`], and summarised by [`Summary::of`]:
+//!
+//! ```no_run
+//! let capture = memprof_capture::Capture::open("memprof.prog.1234.mprof")?;
+//! let summary = memprof_capture::Summary::of(&capture);
+//! println!("{} allocations, {} bytes leaked", summary.allocations, summary.leaked_bytes);
+//! # Ok::<(), memprof_capture::Error>(())
+//! ```
+//!
+//! The definitions (what counts as an allocation, a leak, a temporary allocation, the peak)
+//! are those of the specification and are shared by every front end.
+
+// The one exception is the memory map in `Capture::open`.
+#![deny(unsafe_code)]
+
+mod capture;
+mod error;
+mod events;
+mod stacks;
+mod summary;
+
+pub use capture::{Capture, Ending};
+pub use error::Error;
+pub use events::{DecodeProblem, Event, EventKind, Events};
+pub use memprof_format::{AllocKind, StackRef};
+pub use stacks::{NodeId, Stacks};
+pub use summary::Summary;
+
+/// Kernel id of a recorded thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct ThreadId(pub u32);

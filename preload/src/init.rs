@@ -98,8 +98,9 @@ fn register_handlers() {
     unsafe { libc::pthread_atfork(None, None, Some(fork_child)) };
     // Registered before `__libc_start_main` registers the loader's finaliser, so this runs
     // after every destructor and every exit handler of the program.
-    // SAFETY: as above.
-    unsafe { libc::atexit(process_exit) };
+    // SAFETY: as above; a null DSO handle ties the handler to the process, not to this
+    // library (glibc does not export `atexit` itself).
+    unsafe { __cxa_atexit(process_exit, core::ptr::null_mut(), core::ptr::null_mut()) };
     // SAFETY: dlsym with a NUL-terminated name; it may allocate, which the guard forwards.
     let f = unsafe {
         libc::dlsym(
@@ -151,7 +152,15 @@ extern "C" fn fork_child() {
     );
 }
 
-extern "C" fn process_exit() {
+extern "C" {
+    fn __cxa_atexit(
+        f: extern "C" fn(*mut c_void),
+        arg: *mut c_void,
+        dso: *mut c_void,
+    ) -> core::ffi::c_int;
+}
+
+extern "C" fn process_exit(_: *mut c_void) {
     if global::state() != global::RECORDING {
         return;
     }

@@ -1,0 +1,272 @@
+//! The capture's records as one time-ordered stream of events.
+//!
+//! Each thread's chunks are decoded lazily from the map and merged by time. A realloc that
+//! moved or resized a block becomes two events: the release of the old block at the moment it
+//! was stamped before the call, and the new block at the moment stamped after.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use memprof_format::{decode, AllocKind, ChunkState, Record, StackRef};
+
+use crate::capture::ThreadChunks;
+use crate::{Capture, ThreadId};
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind<'a> {
+    /// A block was obtained. `realloc` is set for the new block of a realloc of a non-NULL
+    /// pointer (which also produced a [`EventKind::Free`]).
+    Alloc {
+        kind: AllocKind,
+        stack: StackRef,
+        size: u64,
+        addr: u64,
+        realloc: bool,
+    },
+    /// A block was released (`free`, or the old block of a realloc).
+    Free {
+        addr: u64,
+    },
+    /// An allocating call failed.
+    Failed {
+        kind: AllocKind,
+        stack: StackRef,
+        size: u64,
+    },
+    ThreadStart,
+    ThreadEnd,
+    /// The process began its normal exit.
+    Exit,
+    Marker {
+        label: &'a [u8],
+    },
+    ModuleLoad {
+        base: u64,
+        size: u64,
+        build_id: &'a [u8],
+        path: &'a [u8],
+    },
+    ModuleUnload {
+        base: u64,
+    },
+}
+
+/// One event: its time (shifted TSC ticks; see [`Capture::ns`]) and thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event<'a> {
+    pub time: u64,
+    pub thread: ThreadId,
+    pub kind: EventKind<'a>,
+}
+
+/// A problem found while decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeProblem {
+    pub offset: u64,
+    pub what: &'static str,
+}
+
+/// Decodes one thread's chunks in order.
+pub(crate) struct ThreadStream<'a> {
+    bytes: &'a [u8],
+    thread: &'a ThreadChunks,
+    chunk: usize,
+    pos: usize,
+    state: ChunkState,
+    /// The second half of a realloc.
+    pending: Option<Event<'a>>,
+    pub problem: Option<DecodeProblem>,
+}
+
+impl<'a> ThreadStream<'a> {
+    pub fn new(bytes: &'a [u8], thread: &'a ThreadChunks) -> Self {
+        let (pos, base) = thread.chunks.first().map_or((0, 0), |(r, b)| (r.start, *b));
+        ThreadStream {
+            bytes,
+            thread,
+            chunk: 0,
+            pos,
+            state: ChunkState::new(base),
+            pending: None,
+            problem: None,
+        }
+    }
+
+    /// The next record of the thread, `None` at its end.
+    pub fn next_record(&mut self) -> Option<Record<'a>> {
+        loop {
+            let (range, _) = self.thread.chunks.get(self.chunk)?;
+            let end = range.end;
+            match decode(&self.bytes[self.pos.min(end)..end], &mut self.state) {
+                Ok(Some((rec, len))) => {
+                    self.pos += len;
+                    return Some(rec);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.problem.get_or_insert(DecodeProblem {
+                        offset: self.pos as u64,
+                        what: match e {
+                            memprof_format::DecodeError::Incomplete => "record cut short",
+                            memprof_format::DecodeError::UnknownTag(_) => "unknown record type",
+                        },
+                    });
+                }
+            }
+            self.chunk += 1;
+            if let Some((r, base)) = self.thread.chunks.get(self.chunk) {
+                self.pos = r.start;
+                self.state = ChunkState::new(*base);
+            }
+        }
+    }
+
+    fn next_event(&mut self) -> Option<Event<'a>> {
+        if let Some(e) = self.pending.take() {
+            return Some(e);
+        }
+        let thread = self.thread.tid;
+        let ev = |time, kind| Some(Event { time, thread, kind });
+        loop {
+            return match self.next_record()? {
+                Record::Alloc {
+                    time,
+                    kind,
+                    stack,
+                    size,
+                    addr,
+                } => ev(
+                    time,
+                    EventKind::Alloc {
+                        kind,
+                        stack,
+                        size,
+                        addr,
+                        realloc: false,
+                    },
+                ),
+                Record::Free { time, addr } => ev(time, EventKind::Free { addr }),
+                Record::Realloc {
+                    time,
+                    done,
+                    stack,
+                    size,
+                    old,
+                    new,
+                } => {
+                    let kind = EventKind::Alloc {
+                        kind: AllocKind::Realloc,
+                        stack,
+                        size,
+                        addr: new,
+                        realloc: true,
+                    };
+                    self.pending = Some(Event {
+                        time: done,
+                        thread,
+                        kind,
+                    });
+                    ev(time, EventKind::Free { addr: old })
+                }
+                Record::ReallocFree { time, old, .. } => ev(time, EventKind::Free { addr: old }),
+                Record::Failed {
+                    time,
+                    kind,
+                    stack,
+                    size,
+                } => ev(time, EventKind::Failed { kind, stack, size }),
+                Record::ThreadStart { time } => ev(time, EventKind::ThreadStart),
+                Record::ThreadEnd { time } => ev(time, EventKind::ThreadEnd),
+                Record::Exit { time } => ev(time, EventKind::Exit),
+                Record::Marker { time, label } => ev(time, EventKind::Marker { label }),
+                Record::ModuleLoad {
+                    time,
+                    base,
+                    size,
+                    build_id,
+                    path,
+                } => ev(
+                    time,
+                    EventKind::ModuleLoad {
+                        base,
+                        size,
+                        build_id,
+                        path,
+                    },
+                ),
+                Record::ModuleUnload { time, base } => ev(time, EventKind::ModuleUnload { base }),
+                Record::StackNode { .. } => continue,
+            };
+        }
+    }
+}
+
+/// Every thread's events merged by time. Ties keep thread order, which is arbitrary; the
+/// analysis resolves the one tie that matters (an address freed and reused at the same tick).
+pub struct Events<'a> {
+    streams: Vec<ThreadStream<'a>>,
+    heads: BinaryHeap<Reverse<(u64, usize)>>,
+    current: Vec<Option<Event<'a>>>,
+}
+
+impl<'a> Events<'a> {
+    pub(crate) fn new(capture: &'a Capture) -> Self {
+        let mut streams: Vec<_> = capture
+            .threads
+            .iter()
+            .map(|t| ThreadStream::new(capture.bytes(), t))
+            .collect();
+        let mut heads = BinaryHeap::new();
+        let mut current = Vec::with_capacity(streams.len());
+        for (i, s) in streams.iter_mut().enumerate() {
+            let e = s.next_event();
+            if let Some(e) = &e {
+                heads.push(Reverse((e.time, i)));
+            }
+            current.push(e);
+        }
+        Events {
+            streams,
+            heads,
+            current,
+        }
+    }
+
+    /// The first decoding problem met so far, if any.
+    pub fn problem(&self) -> Option<DecodeProblem> {
+        self.streams
+            .iter()
+            .filter_map(|s| s.problem)
+            .min_by_key(|p| p.offset)
+    }
+}
+
+impl<'a> Iterator for Events<'a> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        let Reverse((_, i)) = self.heads.pop()?;
+        let e = self.current[i].take();
+        if let Some(n) = self.streams[i].next_event() {
+            self.heads.push(Reverse((n.time, i)));
+            self.current[i] = Some(n);
+        }
+        e
+    }
+}
+
+impl Capture {
+    /// All events in time order.
+    pub fn events(&self) -> Events<'_> {
+        Events::new(self)
+    }
+
+    /// Every record of every thread, in per-thread order (stack nodes included).
+    pub(crate) fn records(&self) -> impl Iterator<Item = Record<'_>> + '_ {
+        self.threads.iter().flat_map(move |t| {
+            let mut s = ThreadStream::new(self.bytes(), t);
+            std::iter::from_fn(move || s.next_record())
+        })
+    }
+}

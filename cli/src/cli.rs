@@ -1,0 +1,86 @@
+//! The command line.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "memprof", version, about = "Heap profiler for Linux", long_about = None)]
+#[command(
+    after_help = "`memprof PROGRAM [ARGS...]` is `memprof run PROGRAM [ARGS...]`;\n`memprof CAPTURE` is `memprof report CAPTURE`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a program and record its heap allocations into a capture file.
+    Run(RunArgs),
+    /// Print a report of a capture.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    /// Capture file to write [default: memprof.<program>.<pid>.mprof]
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Record forked children too, each into a capture of its own next to this one.
+    #[arg(long)]
+    pub follow_fork: bool,
+    /// Record programs started with exec by the program, each into a capture of its own.
+    #[arg(long)]
+    pub follow_exec: bool,
+    /// How to walk stacks: DWARF unwind tables (correct everywhere) or frame pointers
+    /// (faster, for programs and libraries built with them).
+    #[arg(long, value_enum, default_value_t = Unwind::Dwarf)]
+    pub unwind: Unwind,
+    /// Frames kept per stack; deeper stacks are cut and marked as cut.
+    #[arg(long, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_depth: u32,
+    /// Do not resolve symbols after the run (the capture keeps raw addresses).
+    #[arg(long)]
+    pub no_symbols: bool,
+    /// Print nothing but the program's own output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The program to run, and its arguments.
+    #[arg(required = true, value_name = "PROGRAM")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Unwind {
+    Dwarf,
+    Fp,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// The capture to read.
+    pub capture: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses the command line, accepting `memprof PROGRAM ...` and `memprof CAPTURE` as
+/// shorthands.
+pub fn parse(mut args: Vec<OsString>) -> Cli {
+    if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
+        let known = ["run", "report", "help"];
+        if !first.starts_with('-') && !known.contains(&first) {
+            let sub = if crate::cmd::is_capture(std::path::Path::new(first)) {
+                "report"
+            } else {
+                "run"
+            };
+            args.insert(1, sub.into());
+        }
+    }
+    Cli::parse_from(args)
+}

@@ -1,0 +1,293 @@
+//! `memprof run`: start the program with the preload library, wait for it, seal the capture
+//! and print a summary.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use memprof_capture::{Capture, Summary};
+use memprof_format::header as h;
+
+use super::fail;
+use crate::cli::{RunArgs, Unwind};
+use crate::elf::{self, Linking};
+use crate::{preload, units};
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let (program, rest) = args.command.split_first().expect("clap requires a program");
+    let exe = resolve(program)?;
+    if elf::linking(&exe)? == Linking::Static {
+        return fail(
+            2,
+            format!(
+                "{} is statically linked: memprof records through LD_PRELOAD, which a static program never loads",
+                exe.display()
+            ),
+        );
+    }
+    let preload = preload::find()?;
+    let name = exe
+        .file_name()
+        .map_or("program".into(), |n| n.to_string_lossy().into_owned());
+    let template = output_template(args.output.as_deref(), &name)?;
+
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg0(program).args(rest);
+    let ld_preload = match std::env::var_os("LD_PRELOAD") {
+        Some(old) if !old.is_empty() => {
+            let mut v = preload.clone().into_os_string();
+            v.push(":");
+            v.push(old);
+            v
+        }
+        _ => preload.clone().into_os_string(),
+    };
+    cmd.env("LD_PRELOAD", ld_preload)
+        .env("MEMPROF_OUT", &template);
+    cmd.env(
+        "MEMPROF_UNWIND",
+        if args.unwind == Unwind::Fp {
+            "fp"
+        } else {
+            "dwarf"
+        },
+    );
+    cmd.env("MEMPROF_MAX_DEPTH", args.max_depth.to_string());
+    for (flag, var) in [
+        (args.follow_fork, "MEMPROF_FOLLOW_FORK"),
+        (args.follow_exec, "MEMPROF_FOLLOW_EXEC"),
+    ] {
+        if flag {
+            cmd.env(var, "1");
+        } else {
+            cmd.env_remove(var);
+        }
+    }
+
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            return fail(code, format!("cannot run {}: {e}", exe.display()));
+        }
+    };
+    CHILD.store(child.id() as i32, Ordering::Relaxed);
+    let _signals = SignalForwarding::install();
+    let status = child.wait()?;
+    let path = PathBuf::from(
+        template
+            .to_string_lossy()
+            .replace("%p", &child.id().to_string()),
+    );
+
+    let exit = match (status.code(), status.signal()) {
+        (Some(code), _) => code.clamp(0, 255) as u8,
+        (None, Some(sig)) => 128u8.saturating_add(sig as u8),
+        _ => 1,
+    };
+    match seal(&path, status.code(), status.signal()) {
+        Ok(true) => {
+            if !args.quiet {
+                print_summary(&path)?;
+            }
+        }
+        Ok(false) => eprintln!(
+            "memprof: {} recorded nothing: the program did not load the preload library (setuid, or it cleared LD_PRELOAD?)",
+            name
+        ),
+        Err(e) => eprintln!("memprof: cannot finish {}: {e}", path.display()),
+    }
+    Ok(ExitCode::from(exit))
+}
+
+/// Finds the program like a shell would.
+fn resolve(program: &OsString) -> anyhow::Result<PathBuf> {
+    let p = Path::new(program);
+    let candidates: Vec<PathBuf> =
+        if p.components().count() > 1 || program.to_string_lossy().contains('/') {
+            vec![p.to_path_buf()]
+        } else {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|d| d.join(p))
+                .collect()
+        };
+    let mut not_executable = None;
+    for c in candidates {
+        let Ok(meta) = std::fs::metadata(&c) else {
+            continue;
+        };
+        if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+            return Ok(c);
+        }
+        not_executable.get_or_insert(c);
+    }
+    match not_executable {
+        Some(c) => fail(126, format!("{} is not executable", c.display())),
+        None => fail(127, format!("program not found: {}", p.display())),
+    }
+}
+
+/// The value of `MEMPROF_OUT`: the path given, created empty now so that an unwritable
+/// location fails before the program starts, or `memprof.<name>.%p.mprof` in the working
+/// directory, where the preload puts the pid in place of `%p`.
+fn output_template(output: Option<&Path>, name: &str) -> anyhow::Result<OsString> {
+    let cwd = std::env::current_dir()?;
+    match output {
+        Some(p) => {
+            let p = cwd.join(p);
+            if let Err(e) = std::fs::File::create(&p) {
+                return fail(2, format!("cannot write the capture {}: {e}", p.display()));
+            }
+            Ok(p.into_os_string())
+        }
+        None => {
+            let probe = cwd.join(format!(".memprof-probe-{}", std::process::id()));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe)
+            {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&probe);
+                }
+                Err(e) => {
+                    return fail(
+                        2,
+                        format!(
+                            "cannot write a capture in {}: {e} (use -o PATH)",
+                            cwd.display()
+                        ),
+                    )
+                }
+            }
+            Ok(cwd
+                .join(format!("memprof.{name}.%p.mprof"))
+                .into_os_string())
+        }
+    }
+}
+
+/// Records how the program ended in the capture's header. False when the program never
+/// claimed the capture.
+fn seal(path: &Path, code: Option<i32>, signal: Option<i32>) -> std::io::Result<bool> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut magic = [0u8; 8];
+    if file.metadata()?.len() < memprof_format::HEADER_SIZE as u64
+        || file.read_exact_at(&mut magic, 0).is_err()
+    {
+        return Ok(false);
+    }
+    if magic != memprof_format::MAGIC {
+        return Ok(false);
+    }
+    let mut flags = [0u8; 4];
+    file.read_exact_at(&mut flags, h::FLAGS as u64)?;
+    let mut flags = u32::from_le_bytes(flags);
+    if let Some(code) = code {
+        flags |= h::flags::EXIT_KNOWN;
+        file.write_all_at(&code.to_le_bytes(), h::EXIT_CODE as u64)?;
+    }
+    if let Some(sig) = signal {
+        flags |= h::flags::KILLED;
+        file.write_all_at(&sig.to_le_bytes(), h::EXIT_SIGNAL as u64)?;
+    }
+    if flags & h::flags::EXITED == 0 {
+        // It died without saying so: now is when it ended, as near as can be told.
+        flags |= h::flags::CUT_SHORT;
+        let mono = clock_ns();
+        let tsc = tsc();
+        file.write_all_at(&mono.to_le_bytes(), h::END_MONO_NS as u64)?;
+        file.write_all_at(&tsc.to_le_bytes(), h::END_TSC as u64)?;
+    }
+    file.write_all_at(&flags.to_le_bytes(), h::FLAGS as u64)?;
+    Ok(true)
+}
+
+fn print_summary(path: &Path) -> anyhow::Result<()> {
+    let capture = Capture::open(path)?;
+    let summary = Summary::of(&capture);
+    let mut err = std::io::stderr().lock();
+    writeln!(
+        err,
+        "memprof: wrote {} ({})",
+        path.display(),
+        units::bytes(capture.len())
+    )?;
+    super::report::write_summary(&mut err, &capture, &summary)?;
+    let events = summary.allocations + summary.frees;
+    if events > 0 {
+        writeln!(
+            err,
+            "{:<22}{:.1} bytes per event",
+            "capture size",
+            capture.len() as f64 / events as f64
+        )?;
+    }
+    Ok(())
+}
+
+fn clock_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn tsc() -> u64 {
+    // SAFETY: rdtsc has no preconditions and exists on every x86_64 CPU.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// The running child, for the signal handler.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// While the program runs, terminal signals reach it directly (it shares our process
+/// group), so memprof ignores them instead of dying first; termination requests sent to
+/// memprof alone are passed on.
+struct SignalForwarding;
+
+impl SignalForwarding {
+    fn install() -> SignalForwarding {
+        // SAFETY: installing SIG_IGN or an async-signal-safe handler.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+            libc::signal(libc::SIGTERM, forward as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGHUP, forward as *const () as libc::sighandler_t);
+        }
+        SignalForwarding
+    }
+}
+
+impl Drop for SignalForwarding {
+    fn drop(&mut self) {
+        // SAFETY: restoring the default dispositions.
+        unsafe {
+            for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}
