@@ -32,7 +32,6 @@ mod recorder;
 mod stash;
 mod sys;
 mod threads;
-#[path = "unwind_stub.rs"]
 mod unwind;
 mod writer;
 
