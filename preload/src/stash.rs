@@ -238,11 +238,17 @@ impl StackCache {
 }
 
 fn hash_stack(frames: &[u64], truncated: bool) -> u64 {
-    let mut h = 0x243F_6A88_85A3_08D3u64 ^ (frames.len() as u64) ^ ((truncated as u64) << 63);
-    for &ip in frames {
-        h = (h ^ ip).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
+    // Independent multiplies (they pipeline, unlike a chained hash), mixed by position.
+    let mut h = (frames.len() as u64) ^ ((truncated as u64) << 63);
+    for (i, &ip) in frames.iter().enumerate() {
+        h = h.wrapping_add(
+            (ip ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
     }
-    h | 1
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (h ^ (h >> 32)) | 1
 }
 
 /// The stack of `frames` (innermost first), interning it on first sight.

@@ -12,6 +12,10 @@
 mod cfi;
 mod rules;
 
+use alloc::boxed::Box;
+
+const RECENT: usize = 256;
+
 use core::arch::asm;
 
 use rules::{Kind, Rule, RuleCache};
@@ -27,6 +31,9 @@ pub enum Mode {
 /// guard held (it allocates).
 pub struct Unwinder {
     cache: RuleCache,
+    /// The code address and rule of each frame of the previous stack, by depth: successive
+    /// allocations mostly share their outer frames, and this check is cheaper than a probe.
+    recent: Box<[(u64, Rule); RECENT]>,
     eval: cfi::Evaluator,
     /// One past the highest address of the thread's stack.
     stack_hi: u64,
@@ -54,6 +61,7 @@ impl Unwinder {
         own_range();
         Unwinder {
             cache: RuleCache::new(),
+            recent: Box::new([(0, Rule::default()); RECENT]),
             eval: cfi::Evaluator::new(),
             stack_hi: stack_top(),
             misses: 0,
@@ -68,14 +76,24 @@ impl Unwinder {
     /// Forgets cached rules (a module was unloaded; its addresses may be reused).
     pub fn flush(&mut self) {
         self.cache.clear();
+        self.recent.fill((0, Rule::default()));
     }
 
     #[inline(always)]
-    fn rule(&mut self, ip: u64, innermost: bool) -> Rule {
-        if let Some(r) = self.cache.get(ip) {
-            return r;
+    fn rule(&mut self, depth: usize, ip: u64, innermost: bool) -> Rule {
+        if let Some(&(recent_ip, r)) = self.recent.get(depth) {
+            if recent_ip == ip {
+                return r;
+            }
         }
-        self.miss(ip, innermost)
+        let r = match self.cache.get(ip) {
+            Some(r) => r,
+            None => self.miss(ip, innermost),
+        };
+        if let Some(slot) = self.recent.get_mut(depth) {
+            *slot = (ip, r);
+        }
+        r
     }
 
     #[cold]
@@ -104,92 +122,109 @@ impl Unwinder {
         }
         let hi = self.stack_hi;
         let (own_lo, own_hi) = own_range();
-        let mut n = 0;
-        let mut innermost = true;
-        let mut ours = true;
-        while sp < hi {
-            let rule = self.rule(ip, innermost);
-            innermost = false;
-            let cfa = match rule.kind {
-                Kind::Rsp => sp.wrapping_add(rule.cfa_off as i64 as u64),
-                Kind::Rbp => bp.wrapping_add(rule.cfa_off as i64 as u64),
-                Kind::Stop => break,
+        let mut depth = 0;
+        // This library's frames first: their code is ours, not the program's.
+        loop {
+            let Some((next_ip, next_sp, next_bp)) = self.step(depth, ip, sp, bp, hi) else {
+                return (0, false);
             };
-            if cfa <= sp || cfa > hi {
+            (ip, sp, bp) = (next_ip, next_sp, next_bp);
+            depth += 1;
+            if !(own_lo..own_hi).contains(&ip) {
                 break;
             }
-            let Some(ra) = read(cfa.wrapping_add(rule.ra_off as i64 as u64), sp, hi) else {
-                break;
-            };
-            if rule.rbp_off8 != 0 {
-                match read(cfa.wrapping_add((rule.rbp_off8 as i64 * 8) as u64), sp, hi) {
-                    Some(v) => bp = v,
-                    None => break,
-                }
-            }
-            sp = cfa;
-            if ra < 4096 {
-                break;
-            }
-            ip = ra;
-            if ours && (own_lo..own_hi).contains(&ra) {
-                continue;
-            }
-            ours = false;
-            if n == out.len() {
+        }
+        let Some(first) = out.first_mut() else {
+            return (0, true);
+        };
+        *first = ip;
+        if mode == Mode::FramePointer {
+            return walk_frame_pointers(bp, sp, hi, out, 1);
+        }
+        let mut n = 1;
+        while let Some((next_ip, next_sp, next_bp)) = self.step(depth, ip, sp, bp, hi) {
+            (ip, sp, bp) = (next_ip, next_sp, next_bp);
+            depth += 1;
+            let Some(slot) = out.get_mut(n) else {
                 return (n, true);
-            }
-            out[n] = ra;
+            };
+            *slot = ip;
             n += 1;
-            if mode == Mode::FramePointer {
-                return self.walk_frame_pointers(bp, sp, hi, out, n);
-            }
         }
         (n, false)
     }
 
-    /// Follows the RBP chain from the first program frame.
-    fn walk_frame_pointers(
-        &self,
-        mut bp: u64,
+    /// One frame up: the caller's return address, stack pointer and frame pointer.
+    #[inline(always)]
+    fn step(
+        &mut self,
+        depth: usize,
+        ip: u64,
         sp: u64,
+        bp: u64,
         hi: u64,
-        out: &mut [u64],
-        mut n: usize,
-    ) -> (usize, bool) {
-        let mut lo = sp;
-        while bp >= lo && bp % 8 == 0 {
-            let (Some(next), Some(ra)) = (read(bp, lo, hi), read(bp.wrapping_add(8), lo, hi))
-            else {
-                break;
-            };
-            if ra < 4096 {
-                break;
-            }
-            if n == out.len() {
-                return (n, true);
-            }
-            out[n] = ra;
-            n += 1;
-            if next <= bp {
-                break;
-            }
-            lo = bp + 16;
-            bp = next;
+    ) -> Option<(u64, u64, u64)> {
+        let rule = self.rule(depth, ip, depth == 0);
+        let cfa = match rule.kind {
+            Kind::Rsp => sp.wrapping_add(rule.cfa_off as i64 as u64),
+            Kind::Rbp => bp.wrapping_add(rule.cfa_off as i64 as u64),
+            Kind::Stop => return None,
+        };
+        // The caller's frame lies strictly above this one and inside the stack.
+        if cfa.wrapping_sub(sp).wrapping_sub(1) >= hi.wrapping_sub(sp) {
+            return None;
         }
-        (n, false)
+        let ra = read(cfa.wrapping_add(rule.ra_off as i64 as u64), sp, hi)?;
+        let bp = if rule.rbp_off8 != 0 {
+            read(cfa.wrapping_add((rule.rbp_off8 as i64 * 8) as u64), sp, hi)?
+        } else {
+            bp
+        };
+        (ra >= 4096).then_some((ra, cfa, bp))
     }
+}
+
+/// Follows the RBP chain from the first program frame.
+fn walk_frame_pointers(
+    mut bp: u64,
+    sp: u64,
+    hi: u64,
+    out: &mut [u64],
+    mut n: usize,
+) -> (usize, bool) {
+    let mut lo = sp;
+    while bp >= lo && bp.is_multiple_of(8) {
+        let (Some(next), Some(ra)) = (read(bp, lo, hi), read(bp.wrapping_add(8), lo, hi)) else {
+            break;
+        };
+        if ra < 4096 {
+            break;
+        }
+        if n == out.len() {
+            return (n, true);
+        }
+        out[n] = ra;
+        n += 1;
+        if next <= bp {
+            break;
+        }
+        lo = bp + 16;
+        bp = next;
+    }
+    (n, false)
 }
 
 /// Reads the stack word at `addr` if it lies within `[lo, hi)`.
 #[inline(always)]
 fn read(addr: u64, lo: u64, hi: u64) -> Option<u64> {
-    if addr < lo || addr.checked_add(8)? > hi || addr % 8 != 0 {
+    // One comparison: `addr - lo` wraps to a huge value when `addr < lo`.
+    if addr.wrapping_sub(lo) > hi.wrapping_sub(lo).wrapping_sub(8) || hi.wrapping_sub(lo) < 8 {
         return None;
     }
-    // SAFETY: `addr` is 8-aligned and inside the calling thread's live stack (between the
-    // current stack pointer and the top of the stack), which is mapped and readable.
-    Some(unsafe { core::ptr::read_volatile(addr as *const u64) })
+    // SAFETY: `addr..addr + 8` lies inside the calling thread's live stack (between the
+    // current stack pointer and the top of the stack), which is mapped and readable; x86_64
+    // reads unaligned words.
+    Some(unsafe { core::ptr::read_unaligned(addr as *const u64) })
 }
 
 /// One past the highest address of the calling thread's stack, or 0 if it cannot be told
