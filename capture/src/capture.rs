@@ -27,7 +27,7 @@ impl Bytes {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ending {
-    /// It ran its exit handlers: the capture is complete.
+    /// It exited by itself: the capture is complete.
     Exited,
     /// It was killed by this signal.
     Killed(i32),
@@ -200,7 +200,8 @@ impl Capture {
         let f = self.flags();
         if f & h::flags::KILLED != 0 {
             Ending::Killed(self.u32_at(h::EXIT_SIGNAL) as i32)
-        } else if f & h::flags::EXITED != 0 {
+        } else if f & (h::flags::EXITED | h::flags::EXIT_KNOWN) != 0 && f & h::flags::CUT_SHORT == 0
+        {
             Ending::Exited
         } else {
             Ending::CutShort

@@ -26,11 +26,11 @@ pub struct Summary {
     pub duration_ns: u64,
     /// The recording did not finish normally (killed, crashed, or still running).
     pub truncated: bool,
-    /// Frees of blocks the capture never saw allocated, before the process began to exit.
-    /// Non-zero means records are missing.
-    pub unmatched_frees: u64,
-    /// Frees at exit of blocks allocated before recording could start (by the loader).
-    pub untracked_frees_at_exit: u64,
+    /// Frees of blocks the capture never saw allocated: blocks the dynamic loader allocated
+    /// before any code could be interposed (released by `dlclose` or at exit), or, in the
+    /// capture of a followed fork child, blocks inherited from the parent. Not in `frees`;
+    /// memcheck does not count them either.
+    pub untracked_frees: u64,
     pub markers: u64,
     /// The exit code, when known.
     pub exit_code: Option<i32>,
@@ -65,7 +65,6 @@ impl Summary {
         // Frees of unknown addresses, kept for one tick in case the allocation they release
         // was stamped at the same tick by another thread and merged after them.
         let mut pending: HashMap<u64, (u64, ThreadId)> = HashMap::new();
-        let mut exiting = false;
         let mut last_time = 0u64;
         let mut events = capture.events();
         for e in events.by_ref() {
@@ -93,7 +92,7 @@ impl Summary {
                             );
                             continue;
                         }
-                        s.unmatched_frees += 1;
+                        s.untracked_frees += 1;
                     }
                     if live_bytes > s.peak_bytes {
                         s.peak_bytes = live_bytes;
@@ -110,19 +109,16 @@ impl Summary {
                             addr,
                             e.thread,
                         );
-                    } else if exiting {
-                        s.untracked_frees_at_exit += 1;
-                    } else if let Some(_earlier) = pending.insert(addr, (e.time, e.thread)) {
-                        s.unmatched_frees += 1;
+                    } else if pending.insert(addr, (e.time, e.thread)).is_some() {
+                        s.untracked_frees += 1;
                     }
                 }
                 EventKind::Failed { .. } => s.failed_allocations += 1,
-                EventKind::Exit => exiting = true,
                 EventKind::Marker { .. } => s.markers += 1,
                 _ => {}
             }
         }
-        s.unmatched_frees += pending.len() as u64;
+        s.untracked_frees += pending.len() as u64;
         s.leaked_blocks = live.len() as u64;
         s.leaked_bytes = live_bytes;
         s.threads = threads.len() as u64;

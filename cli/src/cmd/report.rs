@@ -92,13 +92,6 @@ pub fn write_summary(out: &mut impl Write, capture: &Capture, s: &Summary) -> st
         };
         row(out, "cut short", why)?;
     }
-    if s.unmatched_frees > 0 {
-        row(
-            out,
-            "unmatched frees",
-            format!("{} (records are missing)", units::count(s.unmatched_frees)),
-        )?;
-    }
     if let Some(c) = &s.corruption {
         row(out, "corruption", c.clone())?;
     }

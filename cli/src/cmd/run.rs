@@ -203,8 +203,11 @@ fn seal(path: &Path, code: Option<i32>, signal: Option<i32>) -> std::io::Result<
         file.write_all_at(&sig.to_le_bytes(), h::EXIT_SIGNAL as u64)?;
     }
     if flags & h::flags::EXITED == 0 {
-        // It died without saying so: now is when it ended, as near as can be told.
-        flags |= h::flags::CUT_SHORT;
+        // It ended without running its exit handlers: now is when, as near as can be told.
+        // Killed, it lost what it would have done; `_exit` or exec end it completely.
+        if signal.is_some() {
+            flags |= h::flags::CUT_SHORT;
+        }
         let mono = clock_ns();
         let tsc = tsc();
         file.write_all_at(&mono.to_le_bytes(), h::END_MONO_NS as u64)?;

@@ -1,0 +1,174 @@
+//! The command line's contract: exit codes and one-line errors.
+
+use std::process::Command;
+
+use memprof_tests::{memprof, Scratch};
+
+fn run(args: &[&str], dir: &std::path::Path) -> (Option<i32>, String, String) {
+    let out = Command::new(memprof())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn one_line_error(stderr: &str) {
+    assert_eq!(stderr.lines().count(), 1, "expected one line: {stderr:?}");
+    assert!(stderr.starts_with("memprof: "), "{stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr:?}");
+}
+
+#[test]
+fn the_program_exit_status_is_passed_on() {
+    let s = Scratch::new("exit3");
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("exit3", &["-q"], &prog, &["exit3"]);
+    assert_eq!(r.code(), Some(3));
+    assert_eq!(r.stderr(), "");
+}
+
+#[test]
+fn a_missing_program_exits_127() {
+    let s = Scratch::new("missing");
+    let (code, _, err) = run(&["run", "--", "./no-such-program"], &s.dir);
+    assert_eq!(code, Some(127));
+    one_line_error(&err);
+    let (code, _, err) = run(&["no-such-program-anywhere-xyz"], &s.dir);
+    assert_eq!(code, Some(127));
+    one_line_error(&err);
+}
+
+#[test]
+fn a_file_that_is_not_executable_exits_126() {
+    let s = Scratch::new("noexec");
+    std::fs::write(s.path("data.txt"), "hello").unwrap();
+    let (code, _, err) = run(&["run", "./data.txt"], &s.dir);
+    assert_eq!(code, Some(126));
+    one_line_error(&err);
+}
+
+#[test]
+fn a_static_program_is_refused_with_the_reason() {
+    let s = Scratch::new("static");
+    let src = s.path("s.c");
+    std::fs::write(&src, "int main(void) { return 0; }\n").unwrap();
+    let out = s.path("static-prog");
+    let ok = Command::new("gcc")
+        .args(["-static", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "gcc -static needs libc6-dev's libc.a");
+    let (code, _, err) = run(&["run", out.to_str().unwrap()], &s.dir);
+    assert_eq!(code, Some(2));
+    one_line_error(&err);
+    assert!(err.contains("statically linked"), "{err}");
+}
+
+#[test]
+fn an_unwritable_output_is_refused() {
+    let s = Scratch::new("unwritable");
+    let (code, _, err) = run(
+        &["run", "-o", "/proc/memprof-cannot-write-here.mprof", "true"],
+        &s.dir,
+    );
+    assert_eq!(code, Some(2));
+    one_line_error(&err);
+}
+
+#[test]
+fn bad_captures_give_one_line_and_status_2() {
+    let s = Scratch::new("bad");
+    std::fs::write(s.path("empty.mprof"), "").unwrap();
+    std::fs::write(s.path("foreign.mprof"), "this is not a capture at all").unwrap();
+    let mut header = memprof_format_magic();
+    header.extend_from_slice(&[9, 0, 0, 0]);
+    std::fs::write(s.path("future.mprof"), &header).unwrap();
+    for f in [
+        "empty.mprof",
+        "foreign.mprof",
+        "future.mprof",
+        "missing.mprof",
+    ] {
+        let (code, out, err) = run(&["report", f], &s.dir);
+        assert_eq!(code, Some(2), "{f}");
+        assert_eq!(out, "", "{f}");
+        one_line_error(&err);
+    }
+}
+
+fn memprof_format_magic() -> Vec<u8> {
+    b"MEMPROF\0".to_vec()
+}
+
+#[test]
+fn a_truncated_capture_reads_up_to_its_last_whole_record() {
+    let s = Scratch::new("truncated");
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("full", &[], &prog, &["leaks"]);
+    assert_eq!(r.code(), Some(0));
+    let bytes = std::fs::read(&r.capture).unwrap();
+    // Cut inside the first chunk's records: fewer events, no error.
+    let cut = s.path("cut.mprof");
+    std::fs::write(&cut, &bytes[..4096 + 32 + 300]).unwrap();
+    let (code, out, err) = run(&["report", "--json", "cut.mprof"], &s.dir);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["summary"]["allocations"].as_u64().unwrap() < 90);
+}
+
+#[test]
+fn report_into_a_closed_pipe_exits_quietly() {
+    let s = Scratch::new("pipe");
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("p", &[], &prog, &["malloc"]);
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' report '{}' | head -c 1 >/dev/null; exit ${{PIPESTATUS[0]}}",
+            memprof().display(),
+            r.capture.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn memprof_program_is_memprof_run_and_memprof_capture_is_report() {
+    let s = Scratch::new("shorthand");
+    let prog = s.c("hooks.c", &[]);
+    let out = Command::new(memprof())
+        .current_dir(&s.dir)
+        .arg(&prog)
+        .arg("malloc")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let capture = std::fs::read_dir(&s.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "mprof"))
+        .expect("a capture named memprof.hooks.<pid>.mprof");
+    assert!(capture
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("memprof.hooks."));
+    let (code, out, _) = run(&[capture.to_str().unwrap()], &s.dir);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("allocations") && out.contains("100"), "{out}");
+}

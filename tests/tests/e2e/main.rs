@@ -1,0 +1,9 @@
+//! End-to-end tests: real programs recorded by `memprof run`, checked through
+//! `memprof report --json` against exact expected figures and against valgrind memcheck.
+
+mod cli;
+mod crash;
+mod fork;
+mod hooks;
+mod languages;
+mod threads;
