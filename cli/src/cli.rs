@@ -26,7 +26,7 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 #[command(trailing_var_arg = true)]
 pub struct RunArgs {
-    /// Capture file to write [default: memprof.<program>.<pid>.mprof]
+    /// Capture file to write [default: memprof.PROGRAM.PID.mprof in the working directory]
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Record forked children too, each into a capture of its own next to this one.

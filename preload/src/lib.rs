@@ -3,18 +3,18 @@
 //! named by `MEMPROF_OUT`.
 //!
 //! Layout:
-//! - [`hooks`]: the exported `malloc`, `free`, ... (all FFI entry points);
-//! - [`recorder`]: the per-call logic, the reentrancy guard and the per-thread state;
-//! - [`writer`]: per-thread chunks of the shared file mapping, so no lock is taken and a
+//! - `hooks`: the exported `malloc`, `free`, ... (all FFI entry points);
+//! - `recorder`: the per-call logic, the reentrancy guard and the per-thread state;
+//! - `writer`: per-thread chunks of the shared file mapping, so no lock is taken and a
 //!   killed program loses no record whose hook returned;
-//! - [`stash`]: stack interning (each unique stack is written once);
-//! - [`unwind`]: the DWARF CFI-rule-cache and frame-pointer unwinders;
-//! - [`modules`]: the module list with build-ids;
-//! - [`init`], [`capture_file`]: start-up, fork, thread and process exit;
-//! - [`sys`]: glibc's real allocator and the system calls used.
+//! - `stash`: stack interning (each unique stack is written once);
+//! - `unwind`: the DWARF CFI-rule-cache and frame-pointer unwinders;
+//! - `modules`: the module list with build-ids;
+//! - `init`, `capture_file`: start-up, fork, thread and process exit;
+//! - `sys`: glibc's real allocator and the system calls used.
 //!
 //! Design constraints: nothing on the allocation path allocates, locks or panics; the library
-//! is `no_std` and has no thread-local storage at all (see [`threads`] for why); its own Rust
+//! is `no_std` and has no thread-local storage at all (see `threads` for why); its own Rust
 //! allocations go straight to glibc (see [`LibcAllocator`]) and are never recorded; a panic
 //! aborts (there is no unwinding into C).
 
