@@ -140,6 +140,11 @@ impl Capture {
         read_u64(self.bytes(), off).unwrap_or(0)
     }
 
+    /// Threads that wrote records.
+    pub fn thread_count(&self) -> usize {
+        self.threads.len()
+    }
+
     /// Size of the capture file in bytes.
     pub fn len(&self) -> u64 {
         self.bytes().len() as u64

@@ -17,6 +17,7 @@
 // The one exception is the memory map in `Capture::open`.
 #![deny(unsafe_code)]
 
+mod addr_map;
 mod capture;
 mod error;
 mod events;

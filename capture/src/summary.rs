@@ -6,7 +6,9 @@
 //! heaptrack's: freed by the thread that made it, with no other allocation of that thread in
 //! between.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::addr_map::AddrMap;
 
 use crate::{Capture, EventKind, ThreadId};
 
@@ -46,70 +48,83 @@ struct Block {
     size: u64,
 }
 
+/// The heap as the events replay it.
+#[derive(Default)]
+struct Heap {
+    live: AddrMap<Block>,
+    live_bytes: u64,
+    /// Each thread's most recent allocation, for temporaries.
+    last_alloc: HashMap<ThreadId, u64>,
+    /// Frees of unknown addresses, kept for one tick in case the allocation they release was
+    /// stamped at the same tick by another thread and merged after them.
+    pending: HashMap<u64, (u64, ThreadId)>,
+}
+
+impl Heap {
+    fn alloc(&mut self, s: &mut Summary, time: u64, thread: ThreadId, addr: u64, size: u64) {
+        s.allocations += 1;
+        s.bytes_allocated += size;
+        if let Some(old) = self.live.insert(addr, Block { size }) {
+            // Its free was lost; do not count the block twice.
+            self.live_bytes -= old.size;
+        }
+        self.live_bytes += size;
+        self.last_alloc.insert(thread, addr);
+        if !self.pending.is_empty() {
+            if let Some((t, freer)) = self.pending.remove(&addr) {
+                if t == time {
+                    self.free(s, freer, addr);
+                    return;
+                }
+                s.untracked_frees += 1;
+            }
+        }
+        if self.live_bytes > s.peak_bytes {
+            s.peak_bytes = self.live_bytes;
+            s.peak_time_ns = time; // converted at the end
+        }
+    }
+
+    /// False when the block is unknown.
+    fn free(&mut self, s: &mut Summary, thread: ThreadId, addr: u64) -> bool {
+        let Some(b) = self.live.remove(&addr) else {
+            return false;
+        };
+        self.live_bytes -= b.size;
+        s.frees += 1;
+        if self.last_alloc.get(&thread) == Some(&addr) {
+            s.temporary_allocations += 1;
+            self.last_alloc.remove(&thread);
+        }
+        true
+    }
+}
+
 impl Summary {
     /// Computes the summary of `capture`.
     pub fn of(capture: &Capture) -> Summary {
         let mut s = Summary {
             truncated: capture.cut_short(),
             exit_code: capture.exit_code(),
+            threads: capture.thread_count() as u64,
             ..Summary::default()
         };
         if let crate::Ending::Killed(sig) = capture.ending() {
             s.signal = Some(sig);
         }
-        let mut live: HashMap<u64, Block> = HashMap::new();
-        let mut live_bytes = 0u64;
-        let mut peak_time = 0u64;
-        let mut last_alloc: HashMap<ThreadId, u64> = HashMap::new();
-        let mut threads: HashSet<ThreadId> = HashSet::new();
-        // Frees of unknown addresses, kept for one tick in case the allocation they release
-        // was stamped at the same tick by another thread and merged after them.
-        let mut pending: HashMap<u64, (u64, ThreadId)> = HashMap::new();
+        let mut heap = Heap::default();
         let mut last_time = 0u64;
         let mut events = capture.events();
         for e in events.by_ref() {
-            threads.insert(e.thread);
             last_time = last_time.max(e.time);
             match e.kind {
                 EventKind::Alloc { size, addr, .. } => {
-                    s.allocations += 1;
-                    s.bytes_allocated += size;
-                    if let Some(old) = live.insert(addr, Block { size }) {
-                        // Its free was lost; do not count the block twice.
-                        live_bytes -= old.size;
-                    }
-                    live_bytes += size;
-                    last_alloc.insert(e.thread, addr);
-                    if let Some((t, thread)) = pending.remove(&addr) {
-                        if t == e.time {
-                            release(
-                                &mut s,
-                                &mut live,
-                                &mut live_bytes,
-                                &mut last_alloc,
-                                addr,
-                                thread,
-                            );
-                            continue;
-                        }
-                        s.untracked_frees += 1;
-                    }
-                    if live_bytes > s.peak_bytes {
-                        s.peak_bytes = live_bytes;
-                        peak_time = e.time;
-                    }
+                    heap.alloc(&mut s, e.time, e.thread, addr, size)
                 }
                 EventKind::Free { addr } => {
-                    if live.contains_key(&addr) {
-                        release(
-                            &mut s,
-                            &mut live,
-                            &mut live_bytes,
-                            &mut last_alloc,
-                            addr,
-                            e.thread,
-                        );
-                    } else if pending.insert(addr, (e.time, e.thread)).is_some() {
+                    let known = heap.free(&mut s, e.thread, addr);
+                    // A second unknown free of one address in a row: the first was untracked.
+                    if !known && heap.pending.insert(addr, (e.time, e.thread)).is_some() {
                         s.untracked_frees += 1;
                     }
                 }
@@ -118,34 +133,18 @@ impl Summary {
                 _ => {}
             }
         }
-        s.untracked_frees += pending.len() as u64;
-        s.leaked_blocks = live.len() as u64;
-        s.leaked_bytes = live_bytes;
-        s.threads = threads.len() as u64;
-        s.peak_time_ns = capture.ns(peak_time);
-        let clock = capture.clock();
-        s.duration_ns = clock.end_ns().unwrap_or(0).max(capture.ns(last_time));
+        s.untracked_frees += heap.pending.len() as u64;
+        s.leaked_blocks = heap.live.len() as u64;
+        s.leaked_bytes = heap.live_bytes;
+        s.peak_time_ns = capture.ns(s.peak_time_ns);
+        s.duration_ns = capture
+            .clock()
+            .end_ns()
+            .unwrap_or(0)
+            .max(capture.ns(last_time));
         s.corruption = events
             .problem()
             .map(|p| format!("{} at offset {}", p.what, p.offset));
         s
-    }
-}
-
-fn release(
-    s: &mut Summary,
-    live: &mut HashMap<u64, Block>,
-    live_bytes: &mut u64,
-    last_alloc: &mut HashMap<ThreadId, u64>,
-    addr: u64,
-    thread: ThreadId,
-) {
-    if let Some(b) = live.remove(&addr) {
-        *live_bytes -= b.size;
-        s.frees += 1;
-        if last_alloc.get(&thread) == Some(&addr) {
-            s.temporary_allocations += 1;
-            last_alloc.remove(&thread);
-        }
     }
 }
