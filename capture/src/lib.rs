@@ -21,6 +21,7 @@ mod addr_map;
 mod capture;
 mod error;
 mod events;
+mod modules;
 mod stacks;
 mod summary;
 
@@ -28,6 +29,7 @@ pub use capture::{Capture, Ending};
 pub use error::Error;
 pub use events::{DecodeProblem, Event, EventKind, Events};
 pub use memprof_format::{AllocKind, StackRef};
+pub use modules::Module;
 pub use stacks::{NodeId, Stacks};
 pub use summary::Summary;
 

@@ -34,6 +34,8 @@ pub struct Summary {
     /// memcheck does not count them either.
     pub untracked_frees: u64,
     pub markers: u64,
+    /// Allocations whose stack was deeper than the maximum depth and was cut.
+    pub truncated_stacks: u64,
     /// The exit code, when known.
     pub exit_code: Option<i32>,
     /// The signal that killed the program, if one did.
@@ -118,7 +120,10 @@ impl Summary {
         for e in events.by_ref() {
             last_time = last_time.max(e.time);
             match e.kind {
-                EventKind::Alloc { size, addr, .. } => {
+                EventKind::Alloc {
+                    size, addr, stack, ..
+                } => {
+                    s.truncated_stacks += u64::from(stack.truncated);
                     heap.alloc(&mut s, e.time, e.thread, addr, size)
                 }
                 EventKind::Free { addr } => {

@@ -166,6 +166,8 @@ extern "C" fn process_exit(_: *mut c_void) {
     }
     recorder::guarded(|| {
         if let Some(t) = recorder_state() {
+            // Unloads cause no unwind-cache miss; make sure none goes unrecorded.
+            modules::refresh(&mut t.writer);
             t.writer
                 .write(&memprof_format::Record::Exit { time: sys::now() });
         }

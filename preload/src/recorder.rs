@@ -27,7 +27,13 @@ pub struct ThreadState {
     cache: Box<StackCache>,
     seen_misses: u64,
     seen_generation: u64,
+    /// Stacks captured since the module list was last compared with the loader's.
+    since_refresh: u32,
 }
+
+/// How many stacks a thread captures between two looks at the loader's module counters, so
+/// that unloads (which cause no unwind-cache miss) are noticed too.
+const REFRESH_EVERY: u32 = 4096;
 
 /// How a hook proceeds.
 pub enum Entry {
@@ -146,6 +152,7 @@ impl ThreadState {
             frames: alloc::vec![0u64; depth].into_boxed_slice(),
             cache,
             seen_misses: 0,
+            since_refresh: 0,
             seen_generation: global::MODULE_GENERATION.load(Ordering::Relaxed),
         });
         st.writer.write(&Record::ThreadStart { time: sys::now() });
@@ -179,8 +186,10 @@ impl ThreadState {
             .unwinder
             .capture(global::unwind_mode(), &mut self.frames);
         let misses = self.unwinder.misses();
-        if misses != self.seen_misses {
+        self.since_refresh += 1;
+        if misses != self.seen_misses || self.since_refresh >= REFRESH_EVERY {
             self.seen_misses = misses;
+            self.since_refresh = 0;
             modules::refresh(&mut self.writer);
         }
         let generation = global::MODULE_GENERATION.load(Ordering::Relaxed);

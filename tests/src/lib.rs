@@ -129,10 +129,23 @@ impl Recording {
     pub fn summary(&self) -> Summary {
         summary_of(&self.capture)
     }
+
+    /// `memprof report --json` of the capture: its "modules" array.
+    pub fn modules(&self) -> Vec<Value> {
+        report_json(&self.capture)["modules"]
+            .as_array()
+            .expect("modules")
+            .clone()
+    }
 }
 
 /// The summary of any capture file.
 pub fn summary_of(capture: &Path) -> Summary {
+    Summary(report_json(capture)["summary"].clone())
+}
+
+/// `memprof report --json` of any capture file.
+pub fn report_json(capture: &Path) -> Value {
     let out = Command::new(memprof())
         .arg("report")
         .arg("--json")
@@ -145,8 +158,7 @@ pub fn summary_of(capture: &Path) -> Summary {
         capture.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("report --json prints JSON");
-    Summary(v["summary"].clone())
+    serde_json::from_slice(&out.stdout).expect("report --json prints JSON")
 }
 
 /// A `summary` object of `memprof report --json`.

@@ -16,8 +16,15 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         #[derive(serde::Serialize)]
         struct Json<'a> {
             summary: &'a Summary,
+            modules: Vec<memprof_capture::Module>,
         }
-        serde_json::to_writer_pretty(&mut out, &Json { summary: &summary })?;
+        serde_json::to_writer_pretty(
+            &mut out,
+            &Json {
+                summary: &summary,
+                modules: capture.modules(),
+            },
+        )?;
         writeln!(out)?;
     } else {
         write_summary(&mut out, &capture, &summary)?;

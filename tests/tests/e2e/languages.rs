@@ -17,6 +17,21 @@ fn dlopen_and_dlclose_match_memcheck() {
     let summary = r.summary();
     // The plugin's own calls: 3 allocations per round, two rounds, all freed.
     assert!(summary.n("allocations") >= 6);
+    // Its module was seen, with the build-id gcc gave it, and its unloading (noticed at the
+    // latest when the program exits).
+    let plugin: Vec<_> = r
+        .modules()
+        .into_iter()
+        .filter(|m| m["path"].as_str().unwrap().ends_with("libplugin.so"))
+        .collect();
+    assert!(!plugin.is_empty(), "{:?}", r.modules());
+    assert!(
+        plugin
+            .iter()
+            .all(|m| m["build_id"].as_str().unwrap().len() == 40),
+        "{plugin:?}"
+    );
+    assert!(plugin[0]["unloaded_ns"].is_u64(), "{plugin:?}");
     assert_matches_memcheck(&summary, &memcheck(&prog, &[arg]));
 }
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod exec;
 mod fork;
 mod hooks;
 mod languages;

@@ -1,0 +1,222 @@
+//! The reader on captures built in memory: exact figures, and no panic whatever the bytes.
+
+use memprof_capture::{Capture, Error, Stacks, Summary};
+use memprof_format::{chunk, encode, header as h, AllocKind, ChunkState, Record, StackRef};
+use memprof_format::{CHUNK_HEADER_SIZE, CHUNK_MAGIC, CHUNK_SIZE, HEADER_SIZE, MAGIC, VERSION};
+
+/// A capture with one chunk per (tid, records) pair, in the given order.
+fn build(threads: &[(u32, Vec<Record<'static>>)], flags: u32) -> Vec<u8> {
+    let mut b = vec![0u8; HEADER_SIZE];
+    b[..8].copy_from_slice(&MAGIC);
+    let put = |b: &mut Vec<u8>, off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
+    put(&mut b, h::VERSION, &VERSION.to_le_bytes());
+    put(&mut b, h::HEADER_SIZE, &(HEADER_SIZE as u32).to_le_bytes());
+    put(&mut b, h::CHUNK_SIZE, &(CHUNK_SIZE as u32).to_le_bytes());
+    put(
+        &mut b,
+        h::POINTER_SIZE,
+        &[8, 1, memprof_format::TIME_SHIFT as u8],
+    );
+    put(&mut b, h::FLAGS, &flags.to_le_bytes());
+    put(&mut b, h::PID, &42u32.to_le_bytes());
+    // 1 tick = 8 ns: START 0, END 8000 ticks = 8000 ns.
+    put(&mut b, h::END_TSC, &8000u64.to_le_bytes());
+    put(&mut b, h::END_MONO_NS, &8000u64.to_le_bytes());
+    for (tid, records) in threads {
+        let start = b.len();
+        b.resize(start + CHUNK_SIZE, 0);
+        let mut st = ChunkState::new(0);
+        let mut pos = start + CHUNK_HEADER_SIZE;
+        for r in records {
+            pos += encode(&mut b[pos..], &mut st, r);
+        }
+        put(&mut b, start + chunk::MAGIC, &CHUNK_MAGIC.to_le_bytes());
+        put(&mut b, start + chunk::TID, &tid.to_le_bytes());
+        put(
+            &mut b,
+            start + chunk::USED,
+            &((pos - start - CHUNK_HEADER_SIZE) as u32).to_le_bytes(),
+        );
+    }
+    b
+}
+
+fn stack(node: u64) -> StackRef {
+    StackRef {
+        node,
+        truncated: false,
+    }
+}
+
+fn alloc(time: u64, addr: u64, size: u64) -> Record<'static> {
+    Record::Alloc {
+        time,
+        kind: AllocKind::Malloc,
+        stack: stack(2),
+        size,
+        addr,
+    }
+}
+
+fn sample() -> Vec<u8> {
+    let main = vec![
+        Record::StackNode {
+            id: 1,
+            parent: 0,
+            ip: 0x401000,
+        },
+        Record::StackNode {
+            id: 2,
+            parent: 1,
+            ip: 0x401234,
+        },
+        alloc(10, 0x1000, 100),
+        alloc(11, 0x2000, 50),
+        Record::Free {
+            time: 12,
+            addr: 0x2000,
+        }, // temporary
+        Record::Realloc {
+            time: 20,
+            done: 21,
+            stack: stack(2),
+            size: 300,
+            old: 0x1000,
+            new: 0x3000,
+        },
+        Record::Failed {
+            time: 22,
+            kind: AllocKind::Calloc,
+            stack: stack(2),
+            size: u64::MAX,
+        },
+        Record::Marker {
+            time: 23,
+            label: b"phase 2",
+        },
+        alloc(30, 0x4000, 7),
+        Record::Exit { time: 40 },
+    ];
+    // Another thread frees the realloc'd block, then allocates and frees one of its own.
+    let other = vec![
+        Record::Free {
+            time: 25,
+            addr: 0x3000,
+        },
+        alloc(26, 0x5000, 1000),
+        Record::Free {
+            time: 27,
+            addr: 0x5000,
+        },
+    ];
+    build(
+        &[(100, main), (101, other)],
+        h::flags::CLAIMED | h::flags::EXITED,
+    )
+}
+
+#[test]
+fn the_summary_follows_the_definitions() {
+    let c = Capture::from_bytes("sample", sample()).unwrap();
+    let s = Summary::of(&c);
+    assert_eq!(s.allocations, 5);
+    assert_eq!(s.frees, 4);
+    assert_eq!(s.bytes_allocated, 100 + 50 + 300 + 7 + 1000);
+    assert_eq!(s.failed_allocations, 1);
+    assert_eq!(s.leaked_blocks, 1);
+    assert_eq!(s.leaked_bytes, 7);
+    // 150, then 300 after the realloc, then the other thread's 1000 once 0x3000 is freed.
+    assert_eq!(s.peak_bytes, 1000);
+    assert_eq!(s.peak_time_ns, 26 * 8);
+    // The free at 12 (no allocation in between) and the other thread's free of its own last
+    // allocation at 27; not the realloc's release of 0x1000, allocated before 0x2000.
+    assert_eq!(s.temporary_allocations, 2);
+    assert_eq!(s.threads, 2);
+    assert_eq!(s.markers, 1);
+    assert!(!s.truncated);
+    assert_eq!(s.duration_ns, 8000);
+    let stacks = Stacks::read(&c);
+    assert_eq!(
+        stacks.frames(stack(2)).collect::<Vec<_>>(),
+        vec![0x401234, 0x401000]
+    );
+}
+
+#[test]
+fn a_free_merged_before_its_allocation_at_the_same_tick_still_matches() {
+    let a = vec![alloc(50, 0x9000, 64)];
+    let b = vec![Record::Free {
+        time: 50,
+        addr: 0x9000,
+    }];
+    // Thread 1 sorts first, so its free is merged before thread 2's allocation.
+    let c = Capture::from_bytes("tie", build(&[(1, b), (2, a)], h::flags::EXITED)).unwrap();
+    let s = Summary::of(&c);
+    assert_eq!(
+        (s.allocations, s.frees, s.leaked_blocks, s.untracked_frees),
+        (1, 1, 0, 0)
+    );
+}
+
+#[test]
+fn foreign_empty_and_future_files_are_refused() {
+    assert!(matches!(
+        Capture::from_bytes("e", vec![]),
+        Err(Error::Empty { .. })
+    ));
+    assert!(matches!(
+        Capture::from_bytes("f", b"GIF89a....".to_vec()),
+        Err(Error::Foreign { .. })
+    ));
+    let mut future = sample();
+    future[h::VERSION] = 99;
+    let err = Capture::from_bytes("v", future).err().unwrap();
+    assert!(matches!(err, Error::Version { version: 99, .. }), "{err}");
+    let short = sample()[..100].to_vec();
+    assert!(matches!(
+        Capture::from_bytes("s", short),
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn every_prefix_reads_without_panic_and_never_counts_more() {
+    let full = sample();
+    let whole = Summary::of(&Capture::from_bytes("full", full.clone()).unwrap());
+    for cut in (HEADER_SIZE..HEADER_SIZE + 200).chain([full.len() - 1]) {
+        let c = Capture::from_bytes("cut", full[..cut].to_vec()).unwrap();
+        let s = Summary::of(&c);
+        assert!(s.allocations <= whole.allocations);
+    }
+}
+
+#[test]
+fn random_corruption_never_panics() {
+    let base = sample();
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for _ in 0..2000 {
+        let mut b = base.clone();
+        for _ in 0..1 + next() % 8 {
+            // Mostly the records and chunk headers, sometimes the header.
+            let region = if next() % 4 == 0 {
+                0..HEADER_SIZE
+            } else {
+                HEADER_SIZE..HEADER_SIZE + 2 * CHUNK_HEADER_SIZE + 200
+            };
+            let i = region.start + (next() as usize) % region.len();
+            b[i] = next() as u8;
+        }
+        if let Ok(c) = Capture::from_bytes("fuzz", b) {
+            let _ = Summary::of(&c);
+            let _ = c.modules();
+            let stacks = Stacks::read(&c);
+            let _ = stacks.frames(stack(2)).count();
+        }
+    }
+}

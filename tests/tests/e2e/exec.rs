@@ -1,0 +1,52 @@
+//! exec: the new program is recorded only with `--follow-exec`, into a capture of its own.
+
+use memprof_tests::{summary_of, Scratch};
+
+fn captures(s: &Scratch) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(&s.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mprof"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_execed_program_is_recorded_only_when_followed() {
+    let s = Scratch::new("exec");
+    let prog = s.c("exec.c", &[]);
+    let hooks = s.c("hooks.c", &[]);
+    let hooks_arg = hooks.to_str().unwrap();
+
+    let r = s.record("plain", &[], &prog, &[hooks_arg, "malloc"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    // What the first program did before it exec'd; the second one is not recorded.
+    r.summary()
+        .expect(&[("allocations", 4), ("leaked_blocks", 4)]);
+    assert_eq!(captures(&s), vec![r.capture.clone()]);
+
+    let r = s.record(
+        "followed",
+        &["--follow-exec"],
+        &prog,
+        &[hooks_arg, "malloc"],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let others: Vec<_> = captures(&s)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("memprof.hooks.")
+        })
+        .collect();
+    assert_eq!(others.len(), 1, "{others:?}");
+    summary_of(&others[0]).expect(&[
+        ("allocations", 100),
+        ("frees", 100),
+        ("bytes_allocated", 5050),
+    ]);
+}
