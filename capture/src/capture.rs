@@ -48,6 +48,8 @@ pub struct Capture {
     path: PathBuf,
     bytes: Bytes,
     pub(crate) threads: Vec<ThreadChunks>,
+    /// Chunks of symbol tables (thread id [`memprof_format::SYMBOLS_TID`]).
+    pub(crate) symbol_chunks: Vec<ThreadChunks>,
 }
 
 impl Capture {
@@ -116,11 +118,14 @@ impl Capture {
         if u32::from(b[h::TIME_SHIFT]) != memprof_format::TIME_SHIFT {
             return Err(corrupt("unexpected time unit", h::TIME_SHIFT as u64));
         }
-        let threads = index_chunks(b);
+        let (symbol_chunks, threads) = index_chunks(b)
+            .into_iter()
+            .partition(|t| t.tid.0 == memprof_format::SYMBOLS_TID);
         Ok(Capture {
             path,
             bytes,
             threads,
+            symbol_chunks,
         })
     }
 

@@ -196,7 +196,10 @@ impl<'a> ThreadStream<'a> {
                     },
                 ),
                 Record::ModuleUnload { time, base } => ev(time, EventKind::ModuleUnload { base }),
-                Record::StackNode { .. } => continue,
+                Record::StackNode { .. }
+                | Record::SymbolString { .. }
+                | Record::SymbolFrame { .. }
+                | Record::ModuleStatus { .. } => continue,
             };
         }
     }
@@ -264,7 +267,19 @@ impl Capture {
 
     /// Every record of every thread, in per-thread order (stack nodes included).
     pub(crate) fn records(&self) -> impl Iterator<Item = Record<'_>> + '_ {
-        self.threads.iter().flat_map(move |t| {
+        Self::records_of(self, &self.threads)
+    }
+
+    /// The symbol tables appended after the run.
+    pub(crate) fn symbol_records(&self) -> impl Iterator<Item = Record<'_>> + '_ {
+        Self::records_of(self, &self.symbol_chunks)
+    }
+
+    fn records_of<'a>(
+        &'a self,
+        chunks: &'a [ThreadChunks],
+    ) -> impl Iterator<Item = Record<'a>> + 'a {
+        chunks.iter().flat_map(move |t| {
             let mut s = ThreadStream::new(self.bytes(), t);
             std::iter::from_fn(move || s.next_record())
         })

@@ -21,17 +21,22 @@ mod addr_map;
 mod capture;
 mod error;
 mod events;
+mod heap;
 mod modules;
+mod sites;
 mod stacks;
 mod summary;
+mod symbols;
 
 pub use capture::{Capture, Ending};
 pub use error::Error;
 pub use events::{DecodeProblem, Event, EventKind, Events};
 pub use memprof_format::{AllocKind, StackRef};
 pub use modules::Module;
+pub use sites::{sites, Metric, Site};
 pub use stacks::{NodeId, Stacks};
 pub use summary::Summary;
+pub use symbols::{SymbolFrame, SymbolTableBuilder, Symbols};
 
 /// Kernel id of a recorded thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

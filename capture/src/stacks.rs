@@ -7,7 +7,7 @@ use memprof_format::{Record, StackRef};
 use crate::Capture;
 
 /// Id of a trie node; its stack is its own return address followed by its parent's stack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub u64);
 
 impl NodeId {
@@ -31,6 +31,14 @@ impl Stacks {
             }
         }
         Stacks { nodes }
+    }
+
+    /// Every distinct return address of every stack.
+    pub fn addresses(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.nodes.values().map(|&(_, ip)| ip).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// Number of trie nodes.

@@ -6,11 +6,9 @@
 //! heaptrack's: freed by the thread that made it, with no other allocation of that thread in
 //! between.
 
-use rustc_hash::FxHashMap as HashMap;
+use crate::heap::{Block, FreeOutcome, Freed, Heap};
 
-use crate::addr_map::AddrMap;
-
-use crate::{Capture, EventKind, ThreadId};
+use crate::{Capture, EventKind};
 
 /// Whole-capture figures. The names are a contract that scripts rely on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -44,64 +42,6 @@ pub struct Summary {
     pub corruption: Option<String>,
 }
 
-/// A live block.
-#[derive(Clone, Copy)]
-struct Block {
-    size: u64,
-}
-
-/// The heap as the events replay it.
-#[derive(Default)]
-struct Heap {
-    live: AddrMap<Block>,
-    live_bytes: u64,
-    /// Each thread's most recent allocation, for temporaries.
-    last_alloc: HashMap<ThreadId, u64>,
-    /// Frees of unknown addresses, kept for one tick in case the allocation they release was
-    /// stamped at the same tick by another thread and merged after them.
-    pending: HashMap<u64, (u64, ThreadId)>,
-}
-
-impl Heap {
-    fn alloc(&mut self, s: &mut Summary, time: u64, thread: ThreadId, addr: u64, size: u64) {
-        s.allocations += 1;
-        s.bytes_allocated += size;
-        if let Some(old) = self.live.insert(addr, Block { size }) {
-            // Its free was lost; do not count the block twice.
-            self.live_bytes -= old.size;
-        }
-        self.live_bytes += size;
-        self.last_alloc.insert(thread, addr);
-        if !self.pending.is_empty() {
-            if let Some((t, freer)) = self.pending.remove(&addr) {
-                if t == time {
-                    self.free(s, freer, addr);
-                    return;
-                }
-                s.untracked_frees += 1;
-            }
-        }
-        if self.live_bytes > s.peak_bytes {
-            s.peak_bytes = self.live_bytes;
-            s.peak_time_ns = time; // converted at the end
-        }
-    }
-
-    /// False when the block is unknown.
-    fn free(&mut self, s: &mut Summary, thread: ThreadId, addr: u64) -> bool {
-        let Some(b) = self.live.remove(&addr) else {
-            return false;
-        };
-        self.live_bytes -= b.size;
-        s.frees += 1;
-        if self.last_alloc.get(&thread) == Some(&addr) {
-            s.temporary_allocations += 1;
-            self.last_alloc.remove(&thread);
-        }
-        true
-    }
-}
-
 impl Summary {
     /// Computes the summary of `capture`.
     pub fn of(capture: &Capture) -> Summary {
@@ -116,32 +56,46 @@ impl Summary {
         }
         let mut heap = Heap::default();
         let mut last_time = 0u64;
+        let mut peak_time = 0u64;
         let mut events = capture.events();
+        let released = |s: &mut Summary, f: Freed| {
+            s.frees += 1;
+            s.temporary_allocations += u64::from(f.temporary);
+        };
         for e in events.by_ref() {
             last_time = last_time.max(e.time);
             match e.kind {
                 EventKind::Alloc {
                     size, addr, stack, ..
                 } => {
+                    s.allocations += 1;
+                    s.bytes_allocated += size;
                     s.truncated_stacks += u64::from(stack.truncated);
-                    heap.alloc(&mut s, e.time, e.thread, addr, size)
-                }
-                EventKind::Free { addr } => {
-                    let known = heap.free(&mut s, e.thread, addr);
-                    // A second unknown free of one address in a row: the first was untracked.
-                    if !known && heap.pending.insert(addr, (e.time, e.thread)).is_some() {
-                        s.untracked_frees += 1;
+                    let block = Block {
+                        size,
+                        stack: stack.node,
+                    };
+                    if let Some(f) = heap.alloc(e.time, e.thread, addr, block) {
+                        released(&mut s, f);
+                    } else if heap.live_bytes() > s.peak_bytes {
+                        s.peak_bytes = heap.live_bytes();
+                        peak_time = e.time;
                     }
                 }
+                EventKind::Free { addr } => match heap.free(e.time, e.thread, addr) {
+                    FreeOutcome::Released(f) => released(&mut s, f),
+                    FreeOutcome::Pending => {}
+                    FreeOutcome::Untracked => s.untracked_frees += 1,
+                },
                 EventKind::Failed { .. } => s.failed_allocations += 1,
                 EventKind::Marker { .. } => s.markers += 1,
                 _ => {}
             }
         }
-        s.untracked_frees += heap.pending.len() as u64;
-        s.leaked_blocks = heap.live.len() as u64;
-        s.leaked_bytes = heap.live_bytes;
-        s.peak_time_ns = capture.ns(s.peak_time_ns);
+        s.untracked_frees += heap.untracked_frees();
+        s.leaked_blocks = heap.live_count() as u64;
+        s.leaked_bytes = heap.live_bytes();
+        s.peak_time_ns = capture.ns(peak_time);
         s.duration_ns = capture
             .clock()
             .end_ns()

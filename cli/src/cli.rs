@@ -66,6 +66,24 @@ pub struct ReportArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Rank call stacks by this figure.
+    #[arg(long, value_enum, default_value_t = Sort::Bytes)]
+    pub sort: Sort,
+    /// How many call stacks to show.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Frames shown per call stack.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub depth: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Sort {
+    Allocations,
+    Bytes,
+    Peak,
+    Leaked,
+    Temporary,
 }
 
 /// Parses the command line, accepting `memprof PROGRAM ...` and `memprof CAPTURE` as

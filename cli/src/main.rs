@@ -8,6 +8,8 @@ mod cli;
 mod cmd;
 mod elf;
 mod preload;
+mod stacks;
+mod symbolize;
 mod units;
 
 use std::process::ExitCode;

@@ -50,6 +50,22 @@ pub const CHUNK_SIZE: usize = 64 * 1024;
 pub const CHUNK_HEADER_SIZE: usize = 32;
 /// Magic at the start of every claimed chunk ("MPCK" little-endian).
 pub const CHUNK_MAGIC: u32 = u32::from_le_bytes(*b"MPCK");
+/// Chunks with this thread id hold the symbol tables `memprof run` appends after the run.
+pub const SYMBOLS_TID: u32 = 0;
+
+/// Values of [`Record::ModuleStatus`]'s `status`.
+pub mod module_status {
+    /// Resolved from the module's file (or its separate debug file).
+    pub const RESOLVED: u64 = 0;
+    /// The file is gone or unreadable.
+    pub const MISSING: u64 = 1;
+    /// The file's build-id differs from the one recorded: it changed since the run, and its
+    /// names would be wrong.
+    pub const CHANGED: u64 = 2;
+    /// Symbolization was not done (`--no-symbols`).
+    pub const SKIPPED: u64 = 3;
+}
+
 /// Timestamps in records are TSC ticks shifted right by this many bits.
 pub const TIME_SHIFT: u32 = 3;
 

@@ -7,7 +7,8 @@
 
 use crate::varint::{read_varint, write_varint, zigzag_decode, zigzag_encode};
 
-/// Largest encoding of any record except [`Record::ModuleLoad`] and [`Record::Marker`].
+/// Largest encoding of any record except [`Record::ModuleLoad`], [`Record::Marker`] and
+/// [`Record::SymbolString`].
 pub const MAX_FIXED_RECORD: usize = 64;
 /// Longest path or label stored; longer ones are cut.
 pub const MAX_PATH_BYTES: usize = 4096;
@@ -24,6 +25,9 @@ const TAG_THREAD_START: u8 = 0x70;
 const TAG_THREAD_END: u8 = 0x71;
 const TAG_EXIT: u8 = 0x72;
 const TAG_MARKER: u8 = 0x80;
+const TAG_SYMBOL_STRING: u8 = 0x90;
+const TAG_SYMBOL_FRAME: u8 = 0x91;
+const TAG_MODULE_STATUS: u8 = 0x92;
 
 /// Which allocating function produced a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -136,6 +140,19 @@ pub enum Record<'a> {
     Exit { time: u64 },
     /// A label for a point in time.
     Marker { time: u64, label: &'a [u8] },
+    /// String `id` of the symbol tables (function and file names), written after the run.
+    SymbolString { id: u64, text: &'a [u8] },
+    /// Frame `depth` (0: innermost inlined function) of return address `ip`: function,
+    /// source file (string ids, 0: unknown) and line (0: unknown).
+    SymbolFrame {
+        ip: u64,
+        depth: u64,
+        function: u64,
+        file: u64,
+        line: u64,
+    },
+    /// How the module mapped at `base` could be symbolized (see `module_status`).
+    ModuleStatus { base: u64, status: u64 },
 }
 
 /// Delta-encoding state of one chunk; starts at `(base_time, 0)` for every chunk.
@@ -222,12 +239,14 @@ fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
 }
 
 /// Bytes that [`encode`] may need for `rec`.
+#[inline(always)]
 pub fn encoded_len_bound(rec: &Record) -> usize {
     match rec {
         Record::ModuleLoad { build_id, path, .. } => {
             MAX_FIXED_RECORD + build_id.len().min(MAX_PATH_BYTES) + path.len().min(MAX_PATH_BYTES)
         }
         Record::Marker { label, .. } => MAX_FIXED_RECORD + label.len().min(MAX_PATH_BYTES),
+        Record::SymbolString { text, .. } => MAX_FIXED_RECORD + text.len().min(MAX_PATH_BYTES),
         _ => MAX_FIXED_RECORD,
     }
 }
@@ -328,6 +347,30 @@ pub fn encode(buf: &mut [u8], st: &mut ChunkState, rec: &Record) -> usize {
             st.put_time(buf, &mut pos, time);
             TAG_EXIT
         }
+        Record::SymbolString { id, text } => {
+            write_varint(buf, &mut pos, id);
+            put_bytes(buf, &mut pos, text);
+            TAG_SYMBOL_STRING
+        }
+        Record::SymbolFrame {
+            ip,
+            depth,
+            function,
+            file,
+            line,
+        } => {
+            write_varint(buf, &mut pos, ip);
+            write_varint(buf, &mut pos, depth);
+            write_varint(buf, &mut pos, function);
+            write_varint(buf, &mut pos, file);
+            write_varint(buf, &mut pos, line);
+            TAG_SYMBOL_FRAME
+        }
+        Record::ModuleStatus { base, status } => {
+            write_varint(buf, &mut pos, base);
+            write_varint(buf, &mut pos, status);
+            TAG_MODULE_STATUS
+        }
         Record::Marker { time, label } => {
             st.put_time(buf, &mut pos, time);
             put_bytes(buf, &mut pos, label);
@@ -386,6 +429,9 @@ fn is_known_tag(tag: u8) -> bool {
                 | TAG_THREAD_END
                 | TAG_EXIT
                 | TAG_MARKER
+                | TAG_SYMBOL_STRING
+                | TAG_SYMBOL_FRAME
+                | TAG_MODULE_STATUS
         )
 }
 
@@ -451,6 +497,21 @@ fn decode_body<'a>(
         },
         TAG_EXIT => Record::Exit {
             time: st.get_time(buf, pos)?,
+        },
+        TAG_SYMBOL_STRING => Record::SymbolString {
+            id: read_varint(buf, pos)?,
+            text: get_bytes(buf, pos)?,
+        },
+        TAG_SYMBOL_FRAME => Record::SymbolFrame {
+            ip: read_varint(buf, pos)?,
+            depth: read_varint(buf, pos)?,
+            function: read_varint(buf, pos)?,
+            file: read_varint(buf, pos)?,
+            line: read_varint(buf, pos)?,
+        },
+        TAG_MODULE_STATUS => Record::ModuleStatus {
+            base: read_varint(buf, pos)?,
+            status: read_varint(buf, pos)?,
         },
         TAG_MARKER => Record::Marker {
             time: st.get_time(buf, pos)?,

@@ -146,9 +146,15 @@ pub fn summary_of(capture: &Path) -> Summary {
 
 /// `memprof report --json` of any capture file.
 pub fn report_json(capture: &Path) -> Value {
+    report_json_with(capture, &[])
+}
+
+/// `memprof report --json` with more options.
+pub fn report_json_with(capture: &Path, options: &[&str]) -> Value {
     let out = Command::new(memprof())
         .arg("report")
         .arg("--json")
+        .args(options)
         .arg(capture)
         .output()
         .expect("run memprof report");

@@ -3,34 +3,144 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use memprof_capture::{Capture, Summary};
+use memprof_capture::{Capture, Metric, Site, Stacks, Summary, Symbols};
 
-use crate::cli::ReportArgs;
+use crate::cli::{ReportArgs, Sort};
+use crate::stacks::{Line, Resolver};
 use crate::units;
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let capture = Capture::open(&args.capture)?;
     let summary = Summary::of(&capture);
+    let metric = match args.sort {
+        Sort::Allocations => Metric::Allocations,
+        Sort::Bytes => Metric::Bytes,
+        Sort::Peak => Metric::Peak,
+        Sort::Leaked => Metric::Leaked,
+        Sort::Temporary => Metric::Temporary,
+    };
+    let mut sites = memprof_capture::sites(&capture);
+    sites.retain(|s| s.value(metric) > 0);
+    sites.sort_by(|a, b| {
+        b.value(metric)
+            .cmp(&a.value(metric))
+            .then(a.stack.cmp(&b.stack))
+    });
+    sites.truncate(args.top);
+    let stacks = Stacks::read(&capture);
+    let symbols = Symbols::read(&capture);
+    let modules = capture.modules();
+    let resolver = Resolver {
+        stacks: &stacks,
+        symbols: &symbols,
+        modules: &modules,
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         #[derive(serde::Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            site: &'a Site,
+            frames: Vec<Line>,
+        }
+        #[derive(serde::Serialize)]
         struct Json<'a> {
             summary: &'a Summary,
-            modules: Vec<memprof_capture::Module>,
+            stacks: Vec<Row<'a>>,
+            modules: &'a [memprof_capture::Module],
         }
+        let rows = sites
+            .iter()
+            .map(|s| Row {
+                site: s,
+                frames: resolver.lines(s.stack, args.depth),
+            })
+            .collect();
         serde_json::to_writer_pretty(
             &mut out,
             &Json {
                 summary: &summary,
-                modules: capture.modules(),
+                stacks: rows,
+                modules: &modules,
             },
         )?;
         writeln!(out)?;
     } else {
         write_summary(&mut out, &capture, &summary)?;
+        let total = match metric {
+            Metric::Allocations => summary.allocations,
+            Metric::Bytes => summary.bytes_allocated,
+            Metric::Peak => summary.peak_bytes,
+            Metric::Leaked => summary.leaked_bytes,
+            Metric::Temporary => summary.temporary_allocations,
+        };
+        write_sites(&mut out, &sites, metric, total, &resolver, args.depth)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn metric_name(m: Metric) -> &'static str {
+    match m {
+        Metric::Allocations => "allocations",
+        Metric::Bytes => "bytes allocated",
+        Metric::Peak => "bytes at the peak",
+        Metric::Leaked => "bytes leaked",
+        Metric::Temporary => "temporary allocations",
+    }
+}
+
+fn write_sites(
+    out: &mut impl Write,
+    sites: &[Site],
+    metric: Metric,
+    total: u64,
+    resolver: &Resolver,
+    depth: usize,
+) -> std::io::Result<()> {
+    if sites.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    match sites.len() {
+        1 => writeln!(out, "Top call stack by {}:", metric_name(metric))?,
+        n => writeln!(out, "Top {n} call stacks by {}:", metric_name(metric))?,
+    }
+    writeln!(
+        out,
+        "{:>4} {:>12} {:>10} {:>10} {:>10} {:>10} {:>9}  min / avg / max size",
+        "#", "allocations", "bytes", "peak", "leaked", "temporary", "%"
+    )?;
+    let total = total.max(1);
+    for (i, s) in sites.iter().enumerate() {
+        let avg = s.bytes / s.allocations.max(1);
+        writeln!(
+            out,
+            "{:>4} {:>12} {:>10} {:>10} {:>10} {:>10} {:>8.1}%  {} / {} / {}",
+            i + 1,
+            units::count(s.allocations),
+            units::bytes(s.bytes),
+            units::bytes(s.peak_bytes),
+            units::bytes(s.leaked_bytes),
+            units::count(s.temporary),
+            s.value(metric) as f64 * 100.0 / total as f64,
+            units::count(s.min_size),
+            units::count(avg),
+            units::count(s.max_size),
+        )?;
+        let lines = resolver.lines(s.stack, depth);
+        if lines.is_empty() {
+            writeln!(
+                out,
+                "{:>6}(no stack: allocated before recording started)",
+                ""
+            )?;
+        }
+        for l in lines {
+            writeln!(out, "{:>6}{l}", "")?;
+        }
+    }
+    Ok(())
 }
 
 /// The summary as aligned lines, shared by `report` and `run`.
@@ -92,9 +202,6 @@ pub fn write_summary(out: &mut impl Write, capture: &Capture, s: &Summary) -> st
     if s.truncated {
         let why = match (s.signal, s.exit_code) {
             (Some(sig), _) => format!("yes: the program was killed by signal {sig}"),
-            (None, Some(code)) => {
-                format!("yes: the program exited ({code}) without running its exit handlers")
-            }
             _ => "yes: the program did not finish".to_string(),
         };
         row(out, "cut short", why)?;

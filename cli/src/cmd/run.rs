@@ -95,6 +95,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     match seal(&path, status.code(), status.signal()) {
         Ok(true) => {
+            if !args.no_symbols {
+                match crate::symbolize::symbolize(&path) {
+                    Ok(o) => {
+                        for m in &o.changed {
+                            eprintln!("memprof: {m} changed since the run: its addresses stay unresolved");
+                        }
+                    }
+                    Err(e) => eprintln!("memprof: cannot resolve symbols of {}: {e:#}", path.display()),
+                }
+            }
             if !args.quiet {
                 print_summary(&path)?;
             }

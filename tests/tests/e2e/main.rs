@@ -7,4 +7,6 @@ mod exec;
 mod fork;
 mod hooks;
 mod languages;
+mod snapshots;
+mod symbols;
 mod threads;

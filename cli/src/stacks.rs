@@ -1,0 +1,88 @@
+//! Call stacks as people read them: one line per function, inlined ones included.
+
+use memprof_capture::{Module, NodeId, StackRef, Stacks, Symbols};
+
+/// One printed frame.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Line {
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    /// The module, when the frame could not be resolved.
+    pub module: Option<String>,
+    pub address: u64,
+    pub inlined: bool,
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.function {
+            Some(func) => write!(f, "{func}")?,
+            None => write!(f, "{:#x}", self.address)?,
+        }
+        match (&self.file, self.line, &self.module) {
+            (Some(file), Some(line), _) => write!(f, " ({}:{line})", short(file))?,
+            (Some(file), None, _) => write!(f, " ({})", short(file))?,
+            (None, _, Some(m)) => write!(f, " [{}]", short(m))?,
+            _ => {}
+        }
+        if self.inlined {
+            write!(f, " (inlined)")?;
+        }
+        Ok(())
+    }
+}
+
+fn short(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Resolves stacks with a capture's symbol tables and modules.
+pub struct Resolver<'a> {
+    pub stacks: &'a Stacks,
+    pub symbols: &'a Symbols,
+    pub modules: &'a [Module],
+}
+
+impl Resolver<'_> {
+    /// The lines of the stack ending at `node`, innermost first, at most `depth` of them.
+    pub fn lines(&self, node: NodeId, depth: usize) -> Vec<Line> {
+        let mut out = Vec::new();
+        for ip in self.stacks.frames(StackRef {
+            node: node.0,
+            truncated: false,
+        }) {
+            let frames = self.symbols.frames(ip);
+            if frames.is_empty() {
+                let module = self
+                    .modules
+                    .iter()
+                    .rfind(|m| m.contains(ip - 1))
+                    .map(|m| m.path.clone());
+                out.push(Line {
+                    function: None,
+                    file: None,
+                    line: None,
+                    module,
+                    address: ip,
+                    inlined: false,
+                });
+            }
+            for (i, f) in frames.iter().enumerate() {
+                out.push(Line {
+                    function: f.function.clone(),
+                    file: f.file.clone(),
+                    line: f.line,
+                    module: None,
+                    address: ip,
+                    inlined: i + 1 < frames.len(),
+                });
+            }
+            if out.len() >= depth {
+                out.truncate(depth);
+                break;
+            }
+        }
+        out
+    }
+}

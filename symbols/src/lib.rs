@@ -1,0 +1,172 @@
+//! Symbolization after the run: return addresses, taken module by module, to function names
+//! (Rust and C++ demangled), source files and lines, inlined frames included.
+//!
+//! DWARF comes from the module itself or from separate debug info found by build-id or
+//! debuglink (as `addr2line`'s loader finds it); stripped code falls back to `.symtab` and
+//! `.dynsym`. A module whose build-id differs from the one recorded was changed since the
+//! run, so nothing is resolved in it rather than something wrong.
+//!
+//! ```no_run
+//! let mut s = memprof_symbols::Symbolizer::default();
+//! let frames = s.resolve("/usr/bin/ls", "", 0x4a10);
+//! ```
+
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// One function at an address; an address inside inlined code has several, innermost first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frame {
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+}
+
+/// Why a module's addresses could not be resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unresolved {
+    /// The file is gone or unreadable.
+    Missing,
+    /// The file's build-id is not the one recorded: it changed since the run.
+    Changed,
+}
+
+struct Module {
+    loader: addr2line::Loader,
+    /// Function symbols from `.symtab` and `.dynsym` as (start, end, name), sorted.
+    symbols: Vec<(u64, u64, String)>,
+}
+
+impl Module {
+    /// The symbol whose extent covers `vaddr`. Unlike a nearest-preceding lookup, this never
+    /// names a function the address is not in (stripped code has gaps: local functions
+    /// missing from `.dynsym`).
+    fn symbol(&self, vaddr: u64) -> Option<&str> {
+        let i = self
+            .symbols
+            .partition_point(|s| s.0 <= vaddr)
+            .checked_sub(1)?;
+        let (start, end, name) = &self.symbols[i];
+        (vaddr >= *start && vaddr < *end).then_some(name.as_str())
+    }
+}
+
+/// Caches one loaded module per path.
+#[derive(Default)]
+pub struct Symbolizer {
+    modules: HashMap<String, Result<Module, Unresolved>>,
+}
+
+impl Symbolizer {
+    /// The frames at `vaddr` (an ELF virtual address: the recorded address minus the module's
+    /// load bias) of the module at `path`, whose build-id was recorded as `build_id` (hex,
+    /// empty if it had none). An unknown address gives no frames.
+    pub fn resolve(
+        &mut self,
+        path: &str,
+        build_id: &str,
+        vaddr: u64,
+    ) -> Result<Vec<Frame>, Unresolved> {
+        let module = self
+            .modules
+            .entry(path.to_string())
+            .or_insert_with(|| open(path, build_id));
+        let m = module.as_ref().map_err(|e| *e)?;
+        let mut frames = Vec::new();
+        if let Ok(mut iter) = m.loader.find_frames(vaddr) {
+            while let Ok(Some(f)) = iter.next() {
+                frames.push(Frame {
+                    function: f
+                        .function
+                        .as_ref()
+                        .and_then(|n| n.demangle().ok())
+                        .map(|n| n.into_owned()),
+                    file: f.location.as_ref().and_then(|l| l.file).map(str::to_string),
+                    line: f.location.as_ref().and_then(|l| l.line),
+                });
+            }
+        }
+        if frames.iter().all(|f| f.function.is_none()) {
+            if let Some(name) = m.symbol(vaddr) {
+                let name = addr2line::demangle_auto(name.into(), None).into_owned();
+                let (file, line) = frames
+                    .first()
+                    .map_or((None, None), |f| (f.file.clone(), f.line));
+                frames = vec![Frame {
+                    function: Some(name),
+                    file,
+                    line,
+                }];
+            }
+        }
+        Ok(frames)
+    }
+}
+
+fn open(path: &str, build_id: &str) -> Result<Module, Unresolved> {
+    if path.is_empty() || !Path::new(path).is_file() {
+        return Err(Unresolved::Missing);
+    }
+    use object::{Object, ObjectSymbol};
+    let data = std::fs::read(path).map_err(|_| Unresolved::Missing)?;
+    let file = object::File::parse(&*data).map_err(|_| Unresolved::Missing)?;
+    if !build_id.is_empty() {
+        let actual = file.build_id().ok().flatten().map(hex).unwrap_or_default();
+        if actual != build_id {
+            return Err(Unresolved::Changed);
+        }
+    }
+    let mut symbols: Vec<(u64, u64, String)> = file
+        .symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| s.kind() == object::SymbolKind::Text && s.size() > 0)
+        .filter_map(|s| {
+            Some((
+                s.address(),
+                s.address() + s.size(),
+                s.name().ok()?.to_string(),
+            ))
+        })
+        .collect();
+    symbols.sort();
+    symbols.dedup_by_key(|s| s.0);
+    let loader = addr2line::Loader::new(path).map_err(|_| Unresolved::Missing)?;
+    Ok(Module { loader, symbols })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn here() -> String {
+        std::env::current_exe()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_missing_module_is_reported_as_such() {
+        let mut s = Symbolizer::default();
+        assert_eq!(
+            s.resolve("/no/such/file", "", 0x1000),
+            Err(Unresolved::Missing)
+        );
+    }
+
+    #[test]
+    fn a_changed_module_is_not_resolved() {
+        let mut s = Symbolizer::default();
+        assert_eq!(
+            s.resolve(&here(), "00112233", 0x1000),
+            Err(Unresolved::Changed)
+        );
+    }
+}

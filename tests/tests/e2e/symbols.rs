@@ -1,0 +1,158 @@
+//! Stacks in reports: functions, files and lines, inlined frames, demangled names.
+
+use std::path::Path;
+
+use memprof_tests::{report_json_with, Scratch};
+use serde_json::Value;
+
+/// The 1-based line of the first line of `programs/<source>` containing `needle`.
+fn line_of(source: &str, needle: &str) -> u64 {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("programs")
+            .join(source),
+    )
+    .unwrap();
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("needle in source") as u64
+        + 1
+}
+
+fn frames(stack: &Value) -> Vec<(String, String, u64, bool)> {
+    stack["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["function"].as_str().unwrap_or("?").to_string(),
+                f["file"].as_str().unwrap_or("").to_string(),
+                f["line"].as_u64().unwrap_or(0),
+                f["inlined"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn leaks_peak_and_temporaries_are_attributed_to_their_lines() {
+    let s = Scratch::new("symbols");
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("leaks", &[], &prog, &["leaks"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let cases = [
+        (
+            "leaked",
+            "leak_some",
+            "sink = malloc(1000)",
+            "leaked_bytes",
+            30_000,
+        ),
+        (
+            "peak",
+            "peak",
+            "held[i] = malloc(100000)",
+            "peak_bytes",
+            1_000_000,
+        ),
+        (
+            "temporary",
+            "temporaries",
+            "sink = malloc(16)",
+            "temporary",
+            50,
+        ),
+    ];
+    for (sort, function, needle, field, value) in cases {
+        let v = report_json_with(&r.capture, &["--sort", sort, "--top", "1"]);
+        let top = &v["stacks"][0];
+        assert_eq!(top[field].as_u64(), Some(value), "{sort}: {top:#}");
+        let f = frames(top);
+        assert_eq!(f[0].0, function, "{sort}: {f:?}");
+        assert!(f[0].1.ends_with("hooks.c"), "{f:?}");
+        assert_eq!(f[0].2, line_of("hooks.c", needle), "{sort}: {f:?}");
+        assert_eq!(f[1].0, "mode_leaks", "{f:?}");
+        assert!(f.iter().any(|x| x.0 == "main"), "{f:?}");
+    }
+}
+
+#[test]
+fn no_symbols_keeps_addresses_only() {
+    let s = Scratch::new("nosym");
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("nosym", &["--no-symbols"], &prog, &["leaks"]);
+    let v = report_json_with(&r.capture, &["--sort", "leaked", "--top", "1"]);
+    let top = &v["stacks"][0]["frames"][0];
+    assert!(top["function"].is_null(), "{top}");
+    assert!(top["address"].as_u64().unwrap() > 0);
+    assert!(top["module"].as_str().unwrap().ends_with("/hooks"), "{top}");
+}
+
+#[test]
+fn cpp_names_are_demangled_with_inlined_frames() {
+    let s = Scratch::new("cppsym");
+    let prog = s.compile("cpp.cpp", "g++", &["-O2", "-g"]);
+    let r = s.record("cpp", &[], &prog, &[]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let v = report_json_with(
+        &r.capture,
+        &["--sort", "allocations", "--top", "20", "--depth", "30"],
+    );
+    let all: Vec<_> = v["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(frames)
+        .collect();
+    assert!(
+        all.iter().any(|f| f.0 == "operator new(unsigned long)"),
+        "{all:?}"
+    );
+    assert!(
+        all.iter().any(|f| f.3 && f.0.contains("std::vector<int")),
+        "an inlined vector frame: {all:?}"
+    );
+    let main_line = line_of("cpp.cpp", "v.push_back(i)");
+    assert!(
+        all.iter()
+            .any(|f| f.0 == "main" && f.1.ends_with("cpp.cpp") && f.2 == main_line),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn rust_names_are_demangled() {
+    let s = Scratch::new("rustsym");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/rust.rs");
+    let prog = s.path("rustprog");
+    let ok = std::process::Command::new("rustc")
+        .args(["-O", "-g", "--edition", "2021", "-o"])
+        .arg(&prog)
+        .arg(&src)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let r = s.record("rust", &[], &prog, &[]);
+    let v = report_json_with(
+        &r.capture,
+        &["--sort", "leaked", "--top", "5", "--depth", "40"],
+    );
+    let all: Vec<_> = v["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(frames)
+        .collect();
+    assert!(
+        all.iter()
+            .any(|f| f.0 == "rust::main" && f.1.ends_with("rust.rs")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter()
+            .all(|f| !f.0.starts_with("_ZN") && !f.0.starts_with("_R")),
+        "mangled: {all:?}"
+    );
+}
