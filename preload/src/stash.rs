@@ -45,14 +45,11 @@ impl Table {
         core::mem::size_of::<Table>().next_multiple_of(64) + cap * core::mem::size_of::<Slot>()
     }
 
-    /// A new empty table, or null when memory is exhausted.
-    fn create(cap: usize) -> *mut Table {
-        let p = sys::map_anon(Table::bytes(cap)) as *mut Table;
-        if !p.is_null() {
-            // SAFETY: `p` is a fresh zeroed mapping large enough and aligned for a `Table`.
-            unsafe { (*p).cap = cap };
-        }
-        p
+    /// Makes the zeroed, unpublished mapping `p` an empty table of `cap` slots.
+    fn init(p: *mut Table, cap: usize) {
+        // SAFETY: `p` is a fresh zeroed mapping, large enough and aligned for a `Table`, that
+        // no other thread can see yet.
+        unsafe { (*p).cap = cap };
     }
 
     fn slot(&self, i: usize) -> &Slot {
@@ -103,27 +100,9 @@ fn hash_node(parent: u64, ip: u64) -> usize {
 }
 
 fn first_table() -> *mut Table {
-    let t = FIRST.load(Ordering::Acquire);
-    if !t.is_null() {
-        return t;
-    }
-    let new = Table::create(FIRST_CAP);
-    if new.is_null() {
-        return new;
-    }
-    match FIRST.compare_exchange(
-        core::ptr::null_mut(),
-        new,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        Ok(_) => new,
-        Err(winner) => {
-            // SAFETY: `new` was never published.
-            unsafe { sys::unmap(new as *mut u8, Table::bytes(FIRST_CAP)) };
-            winner
-        }
-    }
+    sys::map_once(&FIRST, Table::bytes(FIRST_CAP), |t| {
+        Table::init(t, FIRST_CAP)
+    })
 }
 
 /// Forgets every node (a followed fork child starts a capture of its own). Old tables are
@@ -199,28 +178,8 @@ fn insert(mut t: *mut Table, h: usize, parent: u64, ip: u64, on_new: &mut impl F
 
 /// The table after `table`, created if there is none yet.
 fn grow(table: &Table) -> *mut Table {
-    let next = table.next.load(Ordering::Acquire);
-    if !next.is_null() {
-        return next;
-    }
     let cap = table.cap * 2;
-    let new = Table::create(cap);
-    if new.is_null() {
-        return new;
-    }
-    match table.next.compare_exchange(
-        core::ptr::null_mut(),
-        new,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        Ok(_) => new,
-        Err(winner) => {
-            // SAFETY: `new` was never published.
-            unsafe { sys::unmap(new as *mut u8, Table::bytes(cap)) };
-            winner
-        }
-    }
+    sys::map_once(&table.next, Table::bytes(cap), |t| Table::init(t, cap))
 }
 
 /// Slots in a thread's stack cache.

@@ -233,3 +233,36 @@ pub fn warn(msg: &[u8]) {
     // SAFETY: `line[..=n]` is initialised; a failed write to stderr is ignored.
     unsafe { libc::write(2, line.as_ptr() as *const c_void, n + 1) };
 }
+
+/// The mapping `slot` points to, made now if there is none: `len` zeroed bytes passed to
+/// `init` before they are published. Threads that race each make one; the first published
+/// wins and the others unmap theirs. Null when memory is exhausted.
+pub fn map_once<T>(
+    slot: &core::sync::atomic::AtomicPtr<T>,
+    len: usize,
+    init: impl FnOnce(*mut T),
+) -> *mut T {
+    use core::sync::atomic::Ordering;
+    let p = slot.load(Ordering::Acquire);
+    if !p.is_null() {
+        return p;
+    }
+    let new = map_anon(len) as *mut T;
+    if new.is_null() {
+        return new;
+    }
+    init(new);
+    match slot.compare_exchange(
+        core::ptr::null_mut(),
+        new,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => new,
+        Err(winner) => {
+            // SAFETY: `new` was never published, so nothing else refers to it.
+            unsafe { unmap(new as *mut u8, len) };
+            winner
+        }
+    }
+}

@@ -35,25 +35,9 @@ static TABLE: Table = Table {
 };
 
 fn slots() -> Option<&'static [Slot]> {
-    let mut p = TABLE.slots.load(Ordering::Acquire);
+    let p = sys::map_once(&TABLE.slots, SLOTS * core::mem::size_of::<Slot>(), |_| {});
     if p.is_null() {
-        let new = sys::map_anon(SLOTS * core::mem::size_of::<Slot>()) as *mut Slot;
-        if new.is_null() {
-            return None;
-        }
-        p = match TABLE.slots.compare_exchange(
-            core::ptr::null_mut(),
-            new,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => new,
-            Err(winner) => {
-                // SAFETY: `new` was never published.
-                unsafe { sys::unmap(new as *mut u8, SLOTS * core::mem::size_of::<Slot>()) };
-                winner
-            }
-        };
+        return None;
     }
     // SAFETY: the table is a zeroed mapping of SLOTS slots that is never unmapped, and zeroed
     // memory is a valid empty `Slot`.

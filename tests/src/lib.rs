@@ -84,6 +84,26 @@ impl Scratch {
         self.compile(source, "gcc", &flags)
     }
 
+    /// Compiles the Rust program `programs/<source>` (crate name: the file's stem) with
+    /// optimisations and debug information.
+    pub fn rust(&self, source: &str) -> PathBuf {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("programs")
+            .join(source);
+        let out = self.path(&format!(
+            "{}-bin",
+            Path::new(source).file_stem().unwrap().to_str().unwrap()
+        ));
+        let status = Command::new("rustc")
+            .args(["-O", "-g", "--edition", "2021", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("cannot run rustc");
+        assert!(status.success(), "rustc failed on {}", src.display());
+        out
+    }
+
     /// Runs `memprof run -o <dir>/<name>.mprof [opts] -- program args` in this directory.
     pub fn record(&self, name: &str, opts: &[&str], program: &Path, args: &[&str]) -> Recording {
         let capture = self.path(&format!("{name}.mprof"));

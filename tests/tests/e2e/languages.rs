@@ -1,7 +1,5 @@
 //! dlopen'ed code, C++ and Rust programs, checked against memcheck.
 
-use std::process::Command;
-
 use memprof_tests::{assert_matches_memcheck, memcheck, Scratch};
 
 #[test]
@@ -51,15 +49,7 @@ fn cpp_new_and_delete_match_memcheck() {
 #[test]
 fn rust_program_matches_memcheck() {
     let s = Scratch::new("rust");
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/rust.rs");
-    let prog = s.path("rust");
-    let status = Command::new("rustc")
-        .args(["-O", "-g", "--edition", "2021", "-o"])
-        .arg(&prog)
-        .arg(&src)
-        .status()
-        .expect("rustc");
-    assert!(status.success());
+    let prog = s.rust("rust.rs");
     let r = s.record("rust", &[], &prog, &[]);
     assert_eq!(r.code(), Some(0), "{}", r.stderr());
     let summary = r.summary();

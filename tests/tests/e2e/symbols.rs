@@ -124,16 +124,7 @@ fn cpp_names_are_demangled_with_inlined_frames() {
 #[test]
 fn rust_names_are_demangled() {
     let s = Scratch::new("rustsym");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/rust.rs");
-    let prog = s.path("rustprog");
-    let ok = std::process::Command::new("rustc")
-        .args(["-O", "-g", "--edition", "2021", "-o"])
-        .arg(&prog)
-        .arg(&src)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    let prog = s.rust("rust.rs");
     let r = s.record("rust", &[], &prog, &[]);
     let v = report_json_with(
         &r.capture,
