@@ -60,12 +60,21 @@ PYTHONMALLOC=malloc bench "W3am(1M)" "$PY" -c "d={str(i):[i]*3 for i in range(10
 bench W3e "$BENCH/build/rustmap"
 bench W4 "$BENCH/build/leaky"
 
+# Median CPU seconds (user + system, children included) of a command.
+cpu() {
+    local times=()
+    for _ in $(seq "$RUNS"); do
+        times+=("$( { /usr/bin/time -f '%U %S' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 | awk '{print $1 + $2}')")
+    done
+    printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"
+}
+
 echo
-echo "Thread scaling (scaling.c, 2M malloc/free pairs per thread):"
+echo "Thread scaling (benches/programs/scaling.c, 2M malloc/free pairs per thread, CPU time):"
 for t in 1 4; do
-    native=$(wall "$OUT/scaling" "$t" 2000000)
-    mp=$(wall "$MEMPROF" run -q -o "$OUT/scaling$t.mprof" -- "$OUT/scaling" "$t" 2000000)
-    echo "  $t thread(s): native $native s, memprof $mp s, added $(echo "scale=1; ($mp - $native) * 1000000000 / ($t * 2000000)" | bc) ns per allocation (CPU time spread over 2 cores)"
+    native=$(cpu "$OUT/scaling" "$t" 2000000)
+    mp=$(cpu "$MEMPROF" run -q --no-symbols -o "$OUT/scaling$t.mprof" -- "$OUT/scaling" "$t" 2000000)
+    echo "  $t thread(s): native $native s, memprof $mp s: $(echo "scale=1; ($mp - $native) * 1000000000 / ($t * 2000000)" | bc) ns added per allocation"
 done
 
 echo

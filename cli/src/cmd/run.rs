@@ -68,6 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    let started = std::time::SystemTime::now();
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -95,18 +96,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     match seal(&path, status.code(), status.signal()) {
         Ok(true) => {
+            let children = if args.follow_fork || args.follow_exec { child_captures(&path, started) } else { vec![] };
             if !args.no_symbols {
-                match crate::symbolize::symbolize(&path) {
-                    Ok(o) => {
-                        for m in &o.changed {
-                            eprintln!("memprof: {m} changed since the run: its addresses stay unresolved");
-                        }
-                    }
-                    Err(e) => eprintln!("memprof: cannot resolve symbols of {}: {e:#}", path.display()),
+                for p in std::iter::once(&path).chain(&children) {
+                    symbolize(p);
                 }
             }
             if !args.quiet {
                 print_summary(&path)?;
+                for c in &children {
+                    eprintln!("memprof: a child's capture: {}", c.display());
+                }
             }
         }
         Ok(false) => eprintln!(
@@ -116,6 +116,33 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Err(e) => eprintln!("memprof: cannot finish {}: {e}", path.display()),
     }
     Ok(ExitCode::from(exit))
+}
+
+fn symbolize(path: &Path) {
+    match crate::symbolize::symbolize(path) {
+        Ok(o) => {
+            for m in &o.changed {
+                eprintln!("memprof: {m} changed since the run: its addresses stay unresolved");
+            }
+        }
+        Err(e) => eprintln!("memprof: cannot resolve symbols of {}: {e:#}", path.display()),
+    }
+}
+
+/// The captures that followed children wrote beside `main` during this run.
+fn child_captures(main: &Path, started: std::time::SystemTime) -> Vec<PathBuf> {
+    let dir = main.parent().unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p != main && p.extension().is_some_and(|e| e == "mprof"))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("memprof.")))
+        .filter(|p| std::fs::metadata(p).and_then(|m| m.created().or(m.modified())).is_ok_and(|t| t >= started))
+        .filter(|p| super::is_capture(p))
+        .collect();
+    found.sort();
+    found
 }
 
 /// Finds the program like a shell would.
@@ -239,7 +266,8 @@ fn print_summary(path: &Path) -> anyhow::Result<()> {
     )?;
     super::report::write_summary(&mut err, &capture, &summary)?;
     let events = summary.allocations + summary.frees;
-    if events > 0 {
+    // Below that the fixed header and chunk sizes dominate.
+    if events >= 100_000 {
         writeln!(
             err,
             "{:<22}{:.1} bytes per event",
