@@ -64,7 +64,8 @@ bench W4 "$BENCH/build/leaky"
 cpu() {
     local times=()
     for _ in $(seq "$RUNS"); do
-        times+=("$( { /usr/bin/time -f '%U %S' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 | awk '{print $1 + $2}')")
+        /usr/bin/time -o "$OUT/cpu.txt" -f '%U %S' "$@" >/dev/null 2>&1 || true
+        times+=("$(tail -1 "$OUT/cpu.txt" | awk '{print $1 + $2}')")
     done
     printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"
 }

@@ -125,20 +125,32 @@ fn symbolize(path: &Path) {
                 eprintln!("memprof: {m} changed since the run: its addresses stay unresolved");
             }
         }
-        Err(e) => eprintln!("memprof: cannot resolve symbols of {}: {e:#}", path.display()),
+        Err(e) => eprintln!(
+            "memprof: cannot resolve symbols of {}: {e:#}",
+            path.display()
+        ),
     }
 }
 
 /// The captures that followed children wrote beside `main` during this run.
 fn child_captures(main: &Path, started: std::time::SystemTime) -> Vec<PathBuf> {
     let dir = main.parent().unwrap_or(Path::new("."));
-    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
     let mut found: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p != main && p.extension().is_some_and(|e| e == "mprof"))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("memprof.")))
-        .filter(|p| std::fs::metadata(p).and_then(|m| m.created().or(m.modified())).is_ok_and(|t| t >= started))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("memprof."))
+        })
+        .filter(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.created().or(m.modified()))
+                .is_ok_and(|t| t >= started)
+        })
         .filter(|p| super::is_capture(p))
         .collect();
     found.sort();

@@ -11,6 +11,7 @@
 
 mod cfi;
 mod rules;
+mod walk;
 
 use alloc::boxed::Box;
 
@@ -19,6 +20,7 @@ const RECENT: usize = 256;
 use core::arch::asm;
 
 use rules::{Kind, Rule, RuleCache};
+use walk::Walk;
 
 /// How to walk the program's frames.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -35,6 +37,9 @@ pub struct Unwinder {
     /// allocations mostly share their outer frames, and this check is cheaper than a probe.
     recent: Box<[(u64, Rule); RECENT]>,
     eval: cfi::Evaluator,
+    /// This walk and the previous one; `walks[current]` is being written.
+    walks: [Box<Walk>; 2],
+    current: usize,
     /// One past the highest address of the thread's stack.
     stack_hi: u64,
     misses: u64,
@@ -63,6 +68,8 @@ impl Unwinder {
             cache: RuleCache::new(),
             recent: Box::new([(0, Rule::default()); RECENT]),
             eval: cfi::Evaluator::new(),
+            walks: [Walk::new(), Walk::new()],
+            current: 0,
             stack_hi: stack_top(),
             misses: 0,
         }
@@ -76,6 +83,7 @@ impl Unwinder {
     /// Forgets cached rules (a module was unloaded; its addresses may be reused).
     pub fn flush(&mut self) {
         self.cache.clear();
+        self.walks.iter_mut().for_each(|w| w.begin());
         self.recent.fill((0, Rule::default()));
     }
 
@@ -125,7 +133,7 @@ impl Unwinder {
         let mut depth = 0;
         // This library's frames first: their code is ours, not the program's.
         loop {
-            let Some((next_ip, next_sp, next_bp)) = self.step(depth, ip, sp, bp, hi) else {
+            let Some((next_ip, next_sp, next_bp)) = self.step(depth, ip, sp, bp, hi, None) else {
                 return (0, false);
             };
             (ip, sp, bp) = (next_ip, next_sp, next_bp);
@@ -141,17 +149,46 @@ impl Unwinder {
         if mode == Mode::FramePointer {
             return walk_frame_pointers(bp, sp, hi, out, 1);
         }
-        let mut n = 1;
-        while let Some((next_ip, next_sp, next_bp)) = self.step(depth, ip, sp, bp, hi) {
+        // Frame n's registers are (ip, sp, bp) and out[n] = ip.
+        let (cur, prev) = (self.current, 1 - self.current);
+        self.walks[cur].begin();
+        let mut n = 0;
+        let mut verified = false;
+        loop {
+            let state = (ip, sp, bp);
+            let logged = self.walks[cur].frame(n, state);
+            if let Some(k) = self.walks[prev].find(state).filter(|_| !verified && logged) {
+                if self.walks[prev].unchanged_from(k) {
+                    let (a, b) = self.walks.split_at_mut(1);
+                    let (w, p) = if cur == 0 {
+                        (&mut a[0], &b[0])
+                    } else {
+                        (&mut b[0], &a[0])
+                    };
+                    let total = w.splice(n, p, k, out);
+                    self.current = prev;
+                    return (total.min(out.len()), total > out.len());
+                }
+                // The stack changed above this frame: unwind it, and check no more.
+                verified = true;
+            }
+            let Some((next_ip, next_sp, next_bp)) =
+                self.step(depth, ip, sp, bp, hi, logged.then_some(cur))
+            else {
+                break;
+            };
             (ip, sp, bp) = (next_ip, next_sp, next_bp);
             depth += 1;
+            n += 1;
             let Some(slot) = out.get_mut(n) else {
+                self.current = prev;
                 return (n, true);
             };
             *slot = ip;
-            n += 1;
         }
-        (n, false)
+        self.walks[cur].finish();
+        self.current = prev;
+        (n + 1, false)
     }
 
     /// One frame up: the caller's return address, stack pointer and frame pointer.
@@ -163,6 +200,7 @@ impl Unwinder {
         sp: u64,
         bp: u64,
         hi: u64,
+        log: Option<usize>,
     ) -> Option<(u64, u64, u64)> {
         let rule = self.rule(depth, ip, depth == 0);
         let cfa = match rule.kind {
@@ -174,9 +212,18 @@ impl Unwinder {
         if cfa.wrapping_sub(sp).wrapping_sub(1) >= hi.wrapping_sub(sp) {
             return None;
         }
-        let ra = read(cfa.wrapping_add(rule.ra_off as i64 as u64), sp, hi)?;
+        let ra_at = cfa.wrapping_add(rule.ra_off as i64 as u64);
+        let ra = read(ra_at, sp, hi)?;
+        if let Some(w) = log {
+            self.walks[w].read(ra_at, ra);
+        }
         let bp = if rule.rbp_off8 != 0 {
-            read(cfa.wrapping_add((rule.rbp_off8 as i64 * 8) as u64), sp, hi)?
+            let at = cfa.wrapping_add((rule.rbp_off8 as i64 * 8) as u64);
+            let v = read(at, sp, hi)?;
+            if let Some(w) = log {
+                self.walks[w].read(at, v);
+            }
+            v
         } else {
             bp
         };

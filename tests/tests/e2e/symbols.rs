@@ -147,3 +147,48 @@ fn rust_names_are_demangled() {
         "mangled: {all:?}"
     );
 }
+
+/// Every distinct path gets its own stack with its exact count, by DWARF unwinding and by
+/// frame pointers alike.
+#[test]
+fn sixteen_call_paths_are_sixteen_stacks_with_exact_counts() {
+    let s = Scratch::new("paths");
+    let prog = s.c("paths.c", &["-fno-omit-frame-pointer"]);
+    let mut results = Vec::new();
+    for unwind in ["dwarf", "fp"] {
+        let r = s.record(unwind, &["--unwind", unwind], &prog, &[]);
+        assert_eq!(r.code(), Some(0), "{}", r.stderr());
+        let v = report_json_with(
+            &r.capture,
+            &["--sort", "allocations", "--top", "100", "--depth", "7"],
+        );
+        let mut stacks: Vec<(u64, Vec<u64>)> = v["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["frames"][0]["function"] == "leaf")
+            .map(|s| {
+                (
+                    s["allocations"].as_u64().unwrap(),
+                    s["frames"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|f| f["address"].as_u64().unwrap() & 0xfff)
+                        .collect(),
+                )
+            })
+            .collect();
+        stacks.sort();
+        assert_eq!(stacks.len(), 16, "{unwind}: {stacks:?}");
+        assert!(
+            stacks.iter().all(|(n, _)| *n == 200),
+            "{unwind}: {stacks:?}"
+        );
+        results.push(stacks);
+    }
+    assert_eq!(
+        results[0], results[1],
+        "DWARF and frame-pointer stacks differ"
+    );
+}
