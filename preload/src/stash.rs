@@ -196,27 +196,24 @@ impl StackCache {
     }
 }
 
-/// A full avalanche of one word (splitmix64's finaliser).
+/// Scrambles one word: a multiply spreads low bits up, the shift brings high bits down.
 #[inline(always)]
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
+fn scramble(x: u64) -> u64 {
+    let y = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    y ^ (y >> 29)
 }
 
-/// The cache key of a stack. Each frame is mixed on its own with its position, so the mixes
-/// run in parallel instead of as one chain, and summed: two stacks collide only by chance
-/// (a sum of unmixed or weakly mixed words lets changes at two frames cancel out).
+/// The cache key of a stack. Each frame is scrambled on its own (the multiplies run in
+/// parallel rather than as one chain) and folded in with a rotation, which also makes the
+/// key depend on positions; a sum of weakly mixed words instead lets changes at two frames
+/// cancel out. The rotation also keeps the compiler from vectorising the loop with SSE2,
+/// which has no 64-bit multiply.
 fn hash_stack(frames: &[u64], truncated: bool) -> u64 {
-    let mut h = mix((frames.len() as u64) ^ ((truncated as u64) << 63));
-    for (i, &ip) in frames.iter().enumerate() {
-        h = h.wrapping_add(mix(
-            ip.wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        ));
+    let mut h = (frames.len() as u64) ^ ((truncated as u64) << 63);
+    for &ip in frames {
+        h = h.rotate_left(7).wrapping_add(scramble(ip));
     }
-    mix(h) | 1
+    scramble(scramble(h)) | 1
 }
 
 /// The stack of `frames` (innermost first), interning it on first sight.

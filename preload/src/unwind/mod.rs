@@ -157,14 +157,23 @@ impl Unwinder {
         loop {
             let state = (ip, sp, bp);
             let logged = self.walks[cur].frame(n, state);
-            if let Some(k) = self.walks[prev].find(state).filter(|_| !verified && logged) {
+            if let Some(k) = self.walks[prev]
+                .find(n, state)
+                .filter(|_| !verified && logged)
+            {
                 if self.walks[prev].unchanged_from(k) {
                     let (a, b) = self.walks.split_at_mut(1);
                     let (w, p) = if cur == 0 {
-                        (&mut a[0], &b[0])
+                        (&mut a[0], &mut b[0])
                     } else {
-                        (&mut b[0], &a[0])
+                        (&mut b[0], &mut a[0])
                     };
+                    // Usually only the frames below changed: patch them into the last log.
+                    if k == n {
+                        if let Some(total) = p.adopt_head(w, n, out) {
+                            return (total.min(out.len()), total > out.len());
+                        }
+                    }
                     let total = w.splice(n, p, k, out);
                     self.current = prev;
                     return (total.min(out.len()), total > out.len());

@@ -75,11 +75,21 @@ impl Walk {
     /// pointer, so the search is a bisection: a frame may sit at another depth than last
     /// time when the frames below it changed).
     #[inline(always)]
-    pub fn find(&self, state: (u64, u64, u64)) -> Option<usize> {
+    pub fn find(&self, n: usize, state: (u64, u64, u64)) -> Option<usize> {
         if !self.complete {
             return None;
         }
         let states = &self.states[..self.frames];
+        // In a loop the frame is usually at the same depth as last time; and a walk has one
+        // frame per stack pointer, so the same stack pointer there settles it.
+        if let Some(s) = states.get(n) {
+            if s.1 == state.1 {
+                return (*s == state).then_some(n);
+            }
+        }
+        if states.first().is_none_or(|s| state.1 < s.1) {
+            return None;
+        }
         let k = states.partition_point(|s| s.1 < state.1);
         (states.get(k) == Some(&state)).then_some(k)
     }
@@ -95,6 +105,25 @@ impl Walk {
             // pointer now, so they are inside the live stack, mapped and readable.
             unsafe { core::ptr::read_unaligned(addr as *const u64) == value }
         })
+    }
+
+    /// Makes this walk, whose frame `n` and the stack above it are unchanged in `cur`, the
+    /// log of `cur` by copying `cur`'s frames below `n` over its own, when both have the same
+    /// frames and reads below (the usual case in a loop: only the innermost frames change);
+    /// writes the return addresses from `n` up into `out`. `None` when the shapes differ.
+    #[inline(always)]
+    pub fn adopt_head(&mut self, cur: &Walk, n: usize, out: &mut [u64]) -> Option<usize> {
+        let head_reads = cur.starts[n] as usize;
+        if self.starts[n] as usize != head_reads {
+            return None;
+        }
+        self.states[..n].copy_from_slice(&cur.states[..n]);
+        self.reads[..head_reads].copy_from_slice(&cur.reads[..head_reads]);
+        self.starts[..n].copy_from_slice(&cur.starts[..n]);
+        for (slot, state) in out.iter_mut().zip(&self.states[..self.frames]).skip(n) {
+            *slot = state.0;
+        }
+        Some(self.frames)
     }
 
     /// Completes this walk, which reached its frame `n`, with frames `k..` of `prev` (its
