@@ -2,8 +2,9 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::heap::{Block, FreeOutcome, Heap};
-use crate::{Capture, EventKind, NodeId};
+use crate::heap::{Block, Heap};
+use crate::summary::{Effect, Tally};
+use crate::{Capture, EventKind, NodeId, Summary};
 
 /// What one call stack allocated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -44,56 +45,44 @@ impl Site {
     }
 }
 
-/// Every allocation site of `capture`, in no particular order. Two replays of the events: the
-/// second stops at the peak to see which stacks held it.
-pub fn sites(capture: &Capture) -> Vec<Site> {
+/// The summary and every allocation site of `capture` (sites in no particular order). Two
+/// replays of the events: the second stops at the peak to see which stacks held it.
+pub fn analyze(capture: &Capture) -> (Summary, Vec<Site>) {
     let mut by_stack: HashMap<NodeId, Site> = HashMap::default();
-    let mut heap = Heap::default();
-    let (mut peak, mut peak_at, mut n) = (0u64, 0usize, 0usize);
-    for e in capture.events() {
+    let mut tally = Tally::new(capture);
+    let (mut peak_at, mut n) = (0usize, 0usize);
+    let mut events = capture.events();
+    for e in events.by_ref() {
         n += 1;
-        match e.kind {
-            EventKind::Alloc {
-                size, addr, stack, ..
-            } => {
-                let site = by_stack.entry(NodeId(stack.node)).or_insert(Site {
-                    stack: NodeId(stack.node),
-                    min_size: u64::MAX,
-                    ..Site::default()
-                });
-                site.allocations += 1;
-                site.bytes += size;
-                site.min_size = site.min_size.min(size);
-                site.max_size = site.max_size.max(size);
-                let freed = heap.alloc(
-                    e.time,
-                    e.thread,
-                    addr,
-                    Block {
-                        size,
-                        stack: stack.node,
-                    },
-                );
-                if let Some(f) = freed {
-                    count_temporary(&mut by_stack, f.block, f.temporary);
-                } else if heap.live_bytes() > peak {
-                    (peak, peak_at) = (heap.live_bytes(), n);
-                }
-            }
-            EventKind::Free { addr } => {
-                if let FreeOutcome::Released(f) = heap.free(e.time, e.thread, addr) {
-                    count_temporary(&mut by_stack, f.block, f.temporary);
+        let effect = tally.event(&e);
+        if let EventKind::Alloc { size, stack, .. } = e.kind {
+            let site = by_stack.entry(NodeId(stack.node)).or_insert(Site {
+                stack: NodeId(stack.node),
+                min_size: u64::MAX,
+                ..Site::default()
+            });
+            site.allocations += 1;
+            site.bytes += size;
+            site.min_size = site.min_size.min(size);
+            site.max_size = site.max_size.max(size);
+        }
+        match effect {
+            Effect::Allocated { peak: true } => peak_at = n,
+            Effect::Released(f) if f.temporary => {
+                if let Some(site) = by_stack.get_mut(&NodeId(f.block.stack)) {
+                    site.temporary += 1;
                 }
             }
             _ => {}
         }
     }
-    for b in heap.live_blocks() {
+    for b in tally.heap.live_blocks() {
         if let Some(site) = by_stack.get_mut(&NodeId(b.stack)) {
             site.leaked_bytes += b.size;
             site.leaked_blocks += 1;
         }
     }
+    let summary = tally.finish(capture, &events);
     let mut heap = Heap::default();
     for e in capture.events().take(peak_at) {
         match e.kind {
@@ -121,13 +110,5 @@ pub fn sites(capture: &Capture) -> Vec<Site> {
             site.peak_bytes += b.size;
         }
     }
-    by_stack.into_values().collect()
-}
-
-fn count_temporary(by_stack: &mut HashMap<NodeId, Site>, block: Block, temporary: bool) {
-    if temporary {
-        if let Some(site) = by_stack.get_mut(&NodeId(block.stack)) {
-            site.temporary += 1;
-        }
-    }
+    (summary, by_stack.into_values().collect())
 }

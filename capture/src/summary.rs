@@ -7,8 +7,7 @@
 //! between.
 
 use crate::heap::{Block, FreeOutcome, Freed, Heap};
-
-use crate::{Capture, EventKind};
+use crate::{Capture, Event, EventKind};
 
 /// Whole-capture figures. The names are a contract that scripts rely on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -45,6 +44,36 @@ pub struct Summary {
 impl Summary {
     /// Computes the summary of `capture`.
     pub fn of(capture: &Capture) -> Summary {
+        let mut tally = Tally::new(capture);
+        let mut events = capture.events();
+        for e in events.by_ref() {
+            tally.event(&e);
+        }
+        tally.finish(capture, &events)
+    }
+}
+
+/// What one event did to the heap.
+pub(crate) enum Effect {
+    None,
+    /// A block was allocated; `peak` when the heap reached a new maximum with it.
+    Allocated {
+        peak: bool,
+    },
+    /// A block was released (possibly by an allocation that met its same-tick free).
+    Released(Freed),
+}
+
+/// The summary being computed, event by event; other analyses build on its effects.
+pub(crate) struct Tally {
+    pub summary: Summary,
+    pub heap: Heap,
+    last_time: u64,
+    peak_time: u64,
+}
+
+impl Tally {
+    pub fn new(capture: &Capture) -> Tally {
         let mut s = Summary {
             truncated: capture.cut_short(),
             exit_code: capture.exit_code(),
@@ -54,56 +83,78 @@ impl Summary {
         if let crate::Ending::Killed(sig) = capture.ending() {
             s.signal = Some(sig);
         }
-        let mut heap = Heap::default();
-        let mut last_time = 0u64;
-        let mut peak_time = 0u64;
-        let mut events = capture.events();
-        let released = |s: &mut Summary, f: Freed| {
-            s.frees += 1;
-            s.temporary_allocations += u64::from(f.temporary);
-        };
-        for e in events.by_ref() {
-            last_time = last_time.max(e.time);
-            match e.kind {
-                EventKind::Alloc {
-                    size, addr, stack, ..
-                } => {
-                    s.allocations += 1;
-                    s.bytes_allocated += size;
-                    s.truncated_stacks += u64::from(stack.truncated);
-                    let block = Block {
-                        size,
-                        stack: stack.node,
-                    };
-                    if let Some(f) = heap.alloc(e.time, e.thread, addr, block) {
-                        released(&mut s, f);
-                    } else if heap.live_bytes() > s.peak_bytes {
-                        s.peak_bytes = heap.live_bytes();
-                        peak_time = e.time;
-                    }
-                }
-                EventKind::Free { addr } => match heap.free(e.time, e.thread, addr) {
-                    FreeOutcome::Released(f) => released(&mut s, f),
-                    FreeOutcome::Pending => {}
-                    FreeOutcome::Untracked => s.untracked_frees += 1,
-                },
-                EventKind::Failed { .. } => s.failed_allocations += 1,
-                EventKind::Marker { .. } => s.markers += 1,
-                _ => {}
-            }
+        Tally {
+            summary: s,
+            heap: Heap::default(),
+            last_time: 0,
+            peak_time: 0,
         }
-        s.untracked_frees += heap.untracked_frees();
-        s.leaked_blocks = heap.live_count() as u64;
-        s.leaked_bytes = heap.live_bytes();
-        s.peak_time_ns = capture.ns(peak_time);
+    }
+
+    pub fn event(&mut self, e: &Event) -> Effect {
+        let s = &mut self.summary;
+        self.last_time = self.last_time.max(e.time);
+        match e.kind {
+            EventKind::Alloc {
+                size, addr, stack, ..
+            } => {
+                s.allocations += 1;
+                s.bytes_allocated += size;
+                s.truncated_stacks += u64::from(stack.truncated);
+                let block = Block {
+                    size,
+                    stack: stack.node,
+                };
+                if let Some(f) = self.heap.alloc(e.time, e.thread, addr, block) {
+                    s.frees += 1;
+                    s.temporary_allocations += u64::from(f.temporary);
+                    return Effect::Released(f);
+                }
+                let peak = self.heap.live_bytes() > s.peak_bytes;
+                if peak {
+                    s.peak_bytes = self.heap.live_bytes();
+                    self.peak_time = e.time;
+                }
+                Effect::Allocated { peak }
+            }
+            EventKind::Free { addr } => match self.heap.free(e.time, e.thread, addr) {
+                FreeOutcome::Released(f) => {
+                    s.frees += 1;
+                    s.temporary_allocations += u64::from(f.temporary);
+                    Effect::Released(f)
+                }
+                FreeOutcome::Pending => Effect::None,
+                FreeOutcome::Untracked => {
+                    s.untracked_frees += 1;
+                    Effect::None
+                }
+            },
+            EventKind::Failed { .. } => {
+                s.failed_allocations += 1;
+                Effect::None
+            }
+            EventKind::Marker { .. } => {
+                s.markers += 1;
+                Effect::None
+            }
+            _ => Effect::None,
+        }
+    }
+
+    pub fn finish(mut self, capture: &Capture, events: &crate::Events) -> Summary {
+        let s = &mut self.summary;
+        s.untracked_frees += self.heap.untracked_frees();
+        s.leaked_blocks = self.heap.live_count() as u64;
+        s.leaked_bytes = self.heap.live_bytes();
+        s.peak_time_ns = capture.ns(self.peak_time);
         s.duration_ns = capture
             .clock()
             .end_ns()
             .unwrap_or(0)
-            .max(capture.ns(last_time));
+            .max(capture.ns(self.last_time));
         s.corruption = events
             .problem()
             .map(|p| format!("{} at offset {}", p.what, p.offset));
-        s
+        self.summary
     }
 }

@@ -11,7 +11,6 @@ use crate::units;
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let capture = Capture::open(&args.capture)?;
-    let summary = Summary::of(&capture);
     let metric = match args.sort {
         Sort::Allocations => Metric::Allocations,
         Sort::Bytes => Metric::Bytes,
@@ -19,7 +18,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         Sort::Leaked => Metric::Leaked,
         Sort::Temporary => Metric::Temporary,
     };
-    let mut sites = memprof_capture::sites(&capture);
+    let (summary, mut sites) = memprof_capture::analyze(&capture);
     sites.retain(|s| s.value(metric) > 0);
     sites.sort_by(|a, b| {
         b.value(metric)
