@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use memprof_format::{Record, StackRef};
+use memprof_format::StackRef;
 
 use crate::Capture;
 
@@ -24,13 +24,11 @@ pub struct Stacks {
 impl Stacks {
     /// Reads every stack node of `capture`.
     pub fn read(capture: &Capture) -> Stacks {
-        let mut nodes = HashMap::new();
-        for rec in capture.records() {
-            if let Record::StackNode { id, parent, ip } = rec {
-                nodes.insert(NodeId(id), (NodeId(parent), ip));
-            }
-        }
-        Stacks { nodes }
+        capture.stacks_and_modules().0
+    }
+
+    pub(crate) fn insert(&mut self, id: u64, parent: u64, ip: u64) {
+        self.nodes.insert(NodeId(id), (NodeId(parent), ip));
     }
 
     /// Every distinct return address of every stack.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use memprof_capture::{Capture, Module, Stacks, SymbolFrame, SymbolTableBuilder};
+use memprof_capture::{Capture, Module, SymbolFrame, SymbolTableBuilder};
 use memprof_format::module_status;
 use memprof_symbols::{Symbolizer, Unresolved};
 
@@ -20,8 +20,7 @@ pub struct Outcome {
 pub fn symbolize(path: &Path) -> anyhow::Result<Outcome> {
     let (builder, outcome) = {
         let capture = Capture::open(path)?;
-        let stacks = Stacks::read(&capture);
-        let modules = capture.modules();
+        let (stacks, modules) = capture.stacks_and_modules();
         resolve_all(&stacks.addresses(), &modules)
     };
     builder.append_to(path)?;

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use memprof_capture::{Capture, Metric, Site, Stacks, Summary, Symbols};
+use memprof_capture::{Capture, Metric, Site, Summary, Symbols};
 
 use crate::cli::{ReportArgs, Sort};
 use crate::stacks::{Line, Resolver};
@@ -26,9 +26,8 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             .then(a.stack.cmp(&b.stack))
     });
     sites.truncate(args.top);
-    let stacks = Stacks::read(&capture);
+    let (stacks, modules) = capture.stacks_and_modules();
     let symbols = Symbols::read(&capture);
-    let modules = capture.modules();
     let resolver = Resolver {
         stacks: &stacks,
         symbols: &symbols,
