@@ -36,12 +36,13 @@ ratio() { echo "scale=2; $1 / $2" | bc; }
 field() { "$MEMPROF" report --json "$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['summary']['$2'])"; }
 peak_rss_mb() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%.0f", $1/1024}'; }
 
-echo "| workload | native s | memprof | heaptrack | capture B/event | memprof peak RSS MB |"
-echo "|---|---|---|---|---|---|"
+echo "| workload | native s | memprof, recording | memprof, recording + symbols | heaptrack | capture B/event | memprof peak RSS MB |"
+echo "|---|---|---|---|---|---|---|"
 bench() {
     local name=$1; shift
-    local native mp ht="" cap="$OUT/$name.mprof"
+    local native rec mp ht="" cap="$OUT/$name.mprof"
     native=$(wall "$@")
+    rec=$(wall "$MEMPROF" run -q --no-symbols -o "$cap" -- "$@")
     mp=$(wall "$MEMPROF" run -q -o "$cap" -- "$@")
     if command -v heaptrack >/dev/null && [ "${SKIP_HEAPTRACK:-}" != "$name" ]; then
         ht=$(wall heaptrack -o "$OUT/$name.heaptrack" "$@")
@@ -50,7 +51,7 @@ bench() {
     local size events
     size=$(stat -c %s "$cap")
     events=$(( $(field "$cap" allocations) + $(field "$cap" frees) ))
-    echo "| $name | $native | $(ratio "$mp" "$native")× | $ht | $(echo "scale=1; $size / $events" | bc) | $(peak_rss_mb "$MEMPROF" run -q -o "$cap" -- "$@") |"
+    echo "| $name | $native | $(ratio "$rec" "$native")× | $(ratio "$mp" "$native")× | $ht | $(echo "scale=1; $size / $events" | bc) | $(peak_rss_mb "$MEMPROF" run -q -o "$cap" -- "$@") |"
 }
 
 # Debian's heaptrack 1.4 mis-records W1 (a bug fixed after 1.5) and takes ~40x: skipped.
