@@ -75,6 +75,12 @@ pub struct ReportArgs {
     /// Frames shown per call stack.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub depth: usize,
+    /// Exit with status 1 if more than this was leaked (bytes; k, M, G, KiB, MiB, GiB suffixes).
+    #[arg(long, value_name = "BYTES", value_parser = crate::units::parse_bytes)]
+    pub fail_if_leaked: Option<u64>,
+    /// Exit with status 1 if the heap peaked above this (bytes; same suffixes).
+    #[arg(long, value_name = "BYTES", value_parser = crate::units::parse_bytes)]
+    pub fail_if_peak: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -75,6 +75,29 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         write_sites(&mut out, &sites, metric, total, &resolver, args.depth)?;
     }
     out.flush()?;
+    let over = |limit: Option<u64>, value: u64| limit.is_some_and(|l| value > l);
+    if over(args.fail_if_leaked, summary.leaked_bytes) {
+        let limit = args.fail_if_leaked.unwrap_or(0);
+        return super::fail(
+            1,
+            format!(
+                "leaked {} B, more than the {} B allowed",
+                units::count(summary.leaked_bytes),
+                units::count(limit)
+            ),
+        );
+    }
+    if over(args.fail_if_peak, summary.peak_bytes) {
+        let limit = args.fail_if_peak.unwrap_or(0);
+        return super::fail(
+            1,
+            format!(
+                "the heap peaked at {} B, more than the {} B allowed",
+                units::count(summary.peak_bytes),
+                units::count(limit)
+            ),
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -172,3 +172,35 @@ fn memprof_program_is_memprof_run_and_memprof_capture_is_report() {
     assert_eq!(code, Some(0));
     assert!(out.contains("allocations") && out.contains("100"), "{out}");
 }
+
+#[test]
+fn thresholds_fail_the_report_with_a_clear_message() {
+    let s = Scratch::new("thresholds");
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("leaks", &["-q"], &prog, &["leaks"]);
+    let cap = r.capture.to_str().unwrap();
+    // 30,000 B leaked, 1,030,000 B peak.
+    let (code, _, _) = run(
+        &[
+            "report",
+            "--fail-if-leaked",
+            "30000",
+            "--fail-if-peak",
+            "1.1MB",
+            cap,
+        ],
+        &s.dir,
+    );
+    assert_eq!(code, Some(0));
+    let (code, _, err) = run(&["report", "--fail-if-leaked", "29999", cap], &s.dir);
+    assert_eq!(code, Some(1));
+    one_line_error(&err);
+    assert!(err.contains("leaked 30,000 B"), "{err}");
+    let (code, _, err) = run(&["report", "--json", "--fail-if-peak", "1MiB", cap], &s.dir);
+    assert_eq!(code, Some(0), "1 MiB is more than 1,030,000 B: {err}");
+    let (code, _, err) = run(&["report", "--fail-if-peak", "1MB", cap], &s.dir);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("peaked at 1,030,000 B"), "{err}");
+    let (code, _, err) = run(&["report", "--fail-if-peak", "lots", cap], &s.dir);
+    assert_eq!(code, Some(2), "{err}");
+}
