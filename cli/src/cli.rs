@@ -21,6 +21,31 @@ pub enum Command {
     Run(RunArgs),
     /// Print a report of a capture.
     Report(ReportArgs),
+    /// Write a capture's call stacks in another tool's format.
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// The capture to read.
+    pub capture: PathBuf,
+    /// collapsed: one `frame;frame;... value` line per stack (flamegraph.pl, inferno,
+    /// speedscope); svg: a flame graph; json: every stack with its figures and frames.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// The figure each stack weighs.
+    #[arg(long, value_enum, default_value_t = Sort::Bytes)]
+    pub metric: Sort,
+    /// Write here instead of standard output.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Collapsed,
+    Svg,
+    Json,
 }
 
 #[derive(clap::Args, Debug)]
@@ -96,7 +121,7 @@ pub enum Sort {
 /// shorthands.
 pub fn parse(mut args: Vec<OsString>) -> Cli {
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
-        let known = ["run", "report", "help"];
+        let known = ["run", "report", "export", "help"];
         if !first.starts_with('-') && !known.contains(&first) {
             let sub = if crate::cmd::is_capture(std::path::Path::new(first)) {
                 "report"

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod export;
 mod report;
 mod run;
 
@@ -36,6 +37,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Report(args) => report::report(args),
+        Command::Export(args) => export::export(args),
     }
 }
 

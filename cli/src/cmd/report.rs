@@ -11,13 +11,7 @@ use crate::units;
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let capture = Capture::open(&args.capture)?;
-    let metric = match args.sort {
-        Sort::Allocations => Metric::Allocations,
-        Sort::Bytes => Metric::Bytes,
-        Sort::Peak => Metric::Peak,
-        Sort::Leaked => Metric::Leaked,
-        Sort::Temporary => Metric::Temporary,
-    };
+    let metric = metric(args.sort);
     let (summary, mut sites) = memprof_capture::analyze(&capture);
     sites.retain(|s| s.value(metric) > 0);
     sites.sort_by(|a, b| {
@@ -101,7 +95,18 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn metric_name(m: Metric) -> &'static str {
+/// The analysis metric of a `--sort` value.
+pub fn metric(sort: Sort) -> Metric {
+    match sort {
+        Sort::Allocations => Metric::Allocations,
+        Sort::Bytes => Metric::Bytes,
+        Sort::Peak => Metric::Peak,
+        Sort::Leaked => Metric::Leaked,
+        Sort::Temporary => Metric::Temporary,
+    }
+}
+
+pub fn metric_name(m: Metric) -> &'static str {
     match m {
         Metric::Allocations => "allocations",
         Metric::Bytes => "bytes allocated",

@@ -192,3 +192,45 @@ fn sixteen_call_paths_are_sixteen_stacks_with_exact_counts() {
         "DWARF and frame-pointer stacks differ"
     );
 }
+
+#[test]
+fn export_writes_collapsed_stacks_and_a_flame_graph() {
+    let s = Scratch::new("export");
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("leaks", &["-q"], &prog, &["leaks"]);
+    let export = |format: &str, metric: &str| {
+        let out = std::process::Command::new(memprof_tests::memprof())
+            .args(["export", "--format", format, "--metric", metric])
+            .arg(&r.capture)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let collapsed = export("collapsed", "leaked");
+    assert_eq!(collapsed.lines().count(), 1, "{collapsed}");
+    assert!(
+        collapsed
+            .trim_end()
+            .ends_with("main;mode_leaks;leak_some 30000"),
+        "{collapsed}"
+    );
+    let by_count = export("collapsed", "allocations");
+    let total: u64 = by_count
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 90);
+    let svg = export("svg", "bytes");
+    assert!(
+        svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("leak_some"),
+        "{}",
+        &svg[..200]
+    );
+    let json: serde_json::Value = serde_json::from_str(&export("json", "temporary")).unwrap();
+    assert_eq!(json["stacks"][0]["temporary"], 50);
+}

@@ -1,0 +1,117 @@
+//! `memprof export`: call stacks for other tools.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use memprof_capture::{Capture, Symbols};
+
+use super::report::{metric, metric_name};
+use crate::cli::{ExportArgs, ExportFormat};
+use crate::stacks::{Line, Resolver};
+
+pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let capture = Capture::open(&args.capture)?;
+    let (summary, mut sites) = memprof_capture::analyze(&capture);
+    let metric = metric(args.metric);
+    sites.retain(|s| s.value(metric) > 0);
+    sites.sort_by(|a, b| {
+        b.value(metric)
+            .cmp(&a.value(metric))
+            .then(a.stack.cmp(&b.stack))
+    });
+    let (stacks, modules) = capture.stacks_and_modules();
+    let symbols = Symbols::read(&capture);
+    let resolver = Resolver {
+        stacks: &stacks,
+        symbols: &symbols,
+        modules: &modules,
+    };
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    // Collapsed stacks name frames outermost first.
+    let collapsed: Vec<String> = sites
+        .iter()
+        .map(|s| {
+            let frames: Vec<String> = resolver
+                .lines(s.stack, usize::MAX)
+                .iter()
+                .rev()
+                .map(|l| flame_name(l))
+                .collect();
+            let path = if frames.is_empty() {
+                "[before recording]".to_string()
+            } else {
+                frames.join(";")
+            };
+            format!("{path} {}", s.value(metric))
+        })
+        .collect();
+    match args.format {
+        ExportFormat::Collapsed => {
+            for line in &collapsed {
+                writeln!(out, "{line}")?;
+            }
+        }
+        ExportFormat::Svg => {
+            let mut options = inferno::flamegraph::Options::default();
+            options.title = format!(
+                "memprof: {} of {}",
+                metric_name(metric),
+                capture.command_line().join(" ")
+            );
+            options.count_name = match metric {
+                memprof_capture::Metric::Allocations | memprof_capture::Metric::Temporary => {
+                    "allocations"
+                }
+                _ => "bytes",
+            }
+            .to_string();
+            if collapsed.is_empty() {
+                anyhow::bail!("no call stack has any {} to draw", metric_name(metric));
+            }
+            inferno::flamegraph::from_lines(
+                &mut options,
+                collapsed.iter().map(String::as_str),
+                &mut out,
+            )?;
+        }
+        ExportFormat::Json => {
+            #[derive(serde::Serialize)]
+            struct Row<'a> {
+                #[serde(flatten)]
+                site: &'a memprof_capture::Site,
+                frames: Vec<Line>,
+            }
+            let rows: Vec<Row> = sites
+                .iter()
+                .map(|s| Row {
+                    site: s,
+                    frames: resolver.lines(s.stack, usize::MAX),
+                })
+                .collect();
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({ "summary": summary, "stacks": rows }),
+            )?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A frame as a flame graph names it: by function, so that one function's calls from
+/// different lines merge; without `;` (the separator) or line breaks.
+fn flame_name(l: &Line) -> String {
+    let name = match (&l.function, &l.module) {
+        (Some(f), _) => f.clone(),
+        (None, Some(m)) => format!("{:#x} [{}]", l.address, m.rsplit('/').next().unwrap_or(m)),
+        (None, None) => format!("{:#x}", l.address),
+    };
+    name.replace([';', '\n'], " ")
+}
