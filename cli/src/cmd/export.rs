@@ -41,7 +41,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 .lines(s.stack, usize::MAX)
                 .iter()
                 .rev()
-                .map(|l| flame_name(l))
+                .map(flame_name)
                 .collect();
             let path = if frames.is_empty() {
                 "[before recording]".to_string()
