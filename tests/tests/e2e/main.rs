@@ -8,5 +8,6 @@ mod fork;
 mod hooks;
 mod languages;
 mod snapshots;
+mod stress;
 mod symbols;
 mod threads;

@@ -1,0 +1,66 @@
+//! Signal handlers that allocate, frees in thread-exit destructors, thousands of threads,
+//! posix_spawn: no crash, no deadlock, and the counts memcheck gives.
+
+use memprof_tests::{assert_matches_memcheck, memcheck, Scratch};
+
+fn record(mode: &str) -> (Scratch, std::path::PathBuf, memprof_tests::Summary) {
+    let s = Scratch::new(mode);
+    let prog = s.c("stress.c", &[]);
+    let r = s.record(mode, &["-q"], &prog, &[mode]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let summary = r.summary();
+    (s, prog, summary)
+}
+
+#[test]
+fn allocating_signal_handlers_are_recorded_without_deadlock() {
+    let (_s, _, summary) = record("signal");
+    let allocations = summary.n("allocations");
+    // The loop's own, plus one per signal handled.
+    assert!(allocations > 300_000, "{allocations}");
+    summary.expect(&[("frees", allocations), ("leaked_blocks", 0)]);
+}
+
+#[test]
+fn frees_in_thread_exit_destructors_are_recorded() {
+    let (_s, prog, summary) = record("tls");
+    summary.expect(&[("leaked_blocks", 0), ("threads", 11)]);
+    assert_matches_memcheck(&summary, &memcheck(&prog, &["tls"]));
+}
+
+#[test]
+fn two_thousand_short_threads() {
+    let (s, prog, summary) = record("threads");
+    summary.expect(&[("threads", 2001), ("leaked_blocks", 0)]);
+    assert_matches_memcheck(&summary, &memcheck(&prog, &["threads"]));
+    // A thread's chunk costs disk only for what it wrote.
+    let used = std::process::Command::new("du")
+        .arg("-k")
+        .arg(s.path("threads.mprof"))
+        .output()
+        .unwrap();
+    let kib: u64 = String::from_utf8_lossy(&used.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(kib < 40_000, "{kib} KiB on disk for 2,001 threads");
+}
+
+#[test]
+fn posix_spawn_children_are_not_recorded_into_the_parent() {
+    let (s, prog, summary) = record("spawn");
+    assert_matches_memcheck(&summary, &memcheck(&prog, &["spawn"]));
+    let captures = std::fs::read_dir(&s.dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "mprof")
+        })
+        .count();
+    assert_eq!(captures, 1);
+}
