@@ -233,6 +233,26 @@ impl Capture {
         self.clock().ns(time)
     }
 
+    /// The record time `ns` nanoseconds after the start (rounded up).
+    pub fn ticks(&self, ns: u64) -> u64 {
+        self.clock().ticks(ns)
+    }
+
+    /// The markers, `(label, record time)`, in time order.
+    pub fn markers(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .records()
+            .filter_map(|r| match r {
+                memprof_format::Record::Marker { time, label } => {
+                    Some((String::from_utf8_lossy(label).into_owned(), time))
+                }
+                _ => None,
+            })
+            .collect();
+        v.sort_by_key(|m| m.1);
+        v
+    }
+
     pub(crate) fn clock(&self) -> Clock {
         Clock {
             start_tsc: self.u64_at(h::START_TSC),
@@ -261,6 +281,20 @@ impl Clock {
             return ticks;
         }
         (u128::from(ticks) * u128::from(dns) / u128::from(dt)) as u64
+    }
+
+    /// The record time of `ns` nanoseconds after the start, rounded up (the inverse of
+    /// [`Clock::ns`]).
+    pub fn ticks(&self, ns: u64) -> u64 {
+        let dt = self.end_tsc.saturating_sub(self.start_tsc);
+        let dns = self.end_ns.saturating_sub(self.start_ns);
+        let tsc = if dt == 0 || dns == 0 {
+            u128::from(ns)
+        } else {
+            (u128::from(ns) * u128::from(dt)).div_ceil(u128::from(dns))
+        };
+        let tsc = (u128::from(self.start_tsc) + tsc).min(u128::from(u64::MAX)) as u64;
+        tsc.div_ceil(1 << memprof_format::TIME_SHIFT)
     }
 
     /// Nanoseconds from the start to the last calibration point, if there is one.

@@ -12,6 +12,8 @@ pub(crate) struct Block {
     pub size: u64,
     /// The stack's trie node.
     pub stack: u64,
+    /// When it was allocated.
+    pub time: u64,
 }
 
 /// A block that was just released.

@@ -45,16 +45,45 @@ impl Site {
     }
 }
 
-/// The summary and every allocation site of `capture` (sites in no particular order). Two
-/// replays of the events: the second stops at the peak to see which stacks held it.
-pub fn analyze(capture: &Capture) -> (Summary, Vec<Site>) {
+/// A span of a capture in record time units (see [`Capture::ns`]): `(from, to]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub from: u64,
+    pub to: u64,
+}
+
+impl Range {
+    /// The whole capture.
+    pub const ALL: Range = Range {
+        from: 0,
+        to: u64::MAX,
+    };
+
+    fn contains(&self, time: u64) -> bool {
+        time > self.from && time <= self.to
+    }
+}
+
+/// The summary of the whole capture, and every allocation site within `range` (in no
+/// particular order): for each call stack, the allocations made in the range, the temporary
+/// ones freed in it, what of them is still live at its end ("leaked" when the range ends with
+/// the capture), and its share of the heap at the range's peak. Two replays of the events: the
+/// second stops at the peak to see which stacks held it.
+pub fn analyze(capture: &Capture, range: Range) -> (Summary, Vec<Site>) {
     let mut by_stack: HashMap<NodeId, Site> = HashMap::default();
     let mut tally = Tally::new(capture);
-    let (mut peak_at, mut n) = (0usize, 0usize);
+    let (mut peak, mut peak_at, mut n) = (0u64, 0usize, 0usize);
+    let mut at_end: Option<Vec<Block>> = None;
     let mut events = capture.events();
     for e in events.by_ref() {
+        if e.time > range.to && at_end.is_none() {
+            at_end = Some(tally.heap.live_blocks().copied().collect());
+        }
         n += 1;
         let effect = tally.event(&e);
+        if !range.contains(e.time) {
+            continue;
+        }
         if let EventKind::Alloc { size, stack, .. } = e.kind {
             let site = by_stack.entry(NodeId(stack.node)).or_insert(Site {
                 stack: NodeId(stack.node),
@@ -67,7 +96,9 @@ pub fn analyze(capture: &Capture) -> (Summary, Vec<Site>) {
             site.max_size = site.max_size.max(size);
         }
         match effect {
-            Effect::Allocated { peak: true } => peak_at = n,
+            Effect::Allocated if tally.heap.live_bytes() > peak => {
+                (peak, peak_at) = (tally.heap.live_bytes(), n);
+            }
             Effect::Released(f) if f.temporary => {
                 if let Some(site) = by_stack.get_mut(&NodeId(f.block.stack)) {
                     site.temporary += 1;
@@ -76,12 +107,14 @@ pub fn analyze(capture: &Capture) -> (Summary, Vec<Site>) {
             _ => {}
         }
     }
-    for b in tally.heap.live_blocks() {
+    let live_at_end = at_end.unwrap_or_else(|| tally.heap.live_blocks().copied().collect());
+    for b in live_at_end.iter().filter(|b| range.contains(b.time)) {
         if let Some(site) = by_stack.get_mut(&NodeId(b.stack)) {
             site.leaked_bytes += b.size;
             site.leaked_blocks += 1;
         }
     }
+    drop(live_at_end);
     let summary = tally.finish(capture, &events);
     let mut heap = Heap::default();
     for e in capture.events().take(peak_at) {
@@ -96,6 +129,7 @@ pub fn analyze(capture: &Capture) -> (Summary, Vec<Site>) {
                     Block {
                         size,
                         stack: stack.node,
+                        time: e.time,
                     },
                 );
             }
@@ -106,9 +140,13 @@ pub fn analyze(capture: &Capture) -> (Summary, Vec<Site>) {
         }
     }
     for b in heap.live_blocks() {
-        if let Some(site) = by_stack.get_mut(&NodeId(b.stack)) {
-            site.peak_bytes += b.size;
-        }
+        // Stacks outside the range held part of its peak too.
+        let site = by_stack.entry(NodeId(b.stack)).or_insert(Site {
+            stack: NodeId(b.stack),
+            min_size: 0,
+            ..Site::default()
+        });
+        site.peak_bytes += b.size;
     }
     (summary, by_stack.into_values().collect())
 }

@@ -56,10 +56,8 @@ impl Summary {
 /// What one event did to the heap.
 pub(crate) enum Effect {
     None,
-    /// A block was allocated; `peak` when the heap reached a new maximum with it.
-    Allocated {
-        peak: bool,
-    },
+    /// A block was allocated.
+    Allocated,
     /// A block was released (possibly by an allocation that met its same-tick free).
     Released(Freed),
 }
@@ -104,18 +102,18 @@ impl Tally {
                 let block = Block {
                     size,
                     stack: stack.node,
+                    time: e.time,
                 };
                 if let Some(f) = self.heap.alloc(e.time, e.thread, addr, block) {
                     s.frees += 1;
                     s.temporary_allocations += u64::from(f.temporary);
                     return Effect::Released(f);
                 }
-                let peak = self.heap.live_bytes() > s.peak_bytes;
-                if peak {
+                if self.heap.live_bytes() > s.peak_bytes {
                     s.peak_bytes = self.heap.live_bytes();
                     self.peak_time = e.time;
                 }
-                Effect::Allocated { peak }
+                Effect::Allocated
             }
             EventKind::Free { addr } => match self.heap.free(e.time, e.thread, addr) {
                 FreeOutcome::Released(f) => {

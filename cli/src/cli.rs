@@ -36,6 +36,8 @@ pub struct ExportArgs {
     /// The figure each stack weighs.
     #[arg(long, value_enum, default_value_t = Sort::Bytes)]
     pub metric: Sort,
+    #[command(flatten)]
+    pub range: RangeArgs,
     /// Write here instead of standard output.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
@@ -100,12 +102,29 @@ pub struct ReportArgs {
     /// Frames shown per call stack.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub depth: usize,
+    #[command(flatten)]
+    pub range: RangeArgs,
     /// Exit with status 1 if more than this was leaked (bytes; k, M, G, KiB, MiB, GiB suffixes).
     #[arg(long, value_name = "BYTES", value_parser = crate::units::parse_bytes)]
     pub fail_if_leaked: Option<u64>,
     /// Exit with status 1 if the heap peaked above this (bytes; same suffixes).
     #[arg(long, value_name = "BYTES", value_parser = crate::units::parse_bytes)]
     pub fail_if_peak: Option<u64>,
+}
+
+/// Times: `1.5s`, `250ms`, `2` (seconds), `start`, `peak`, `end`, or a marker's label.
+#[derive(clap::Args, Debug, Default)]
+pub struct RangeArgs {
+    /// Only allocations made before this time, and what of them is live then (the heap at
+    /// that moment).
+    #[arg(long, value_name = "TIME", value_parser = crate::timespec::parse, conflicts_with_all = ["from", "to"])]
+    pub at: Option<crate::timespec::TimeSpec>,
+    /// Only allocations made after this time.
+    #[arg(long, value_name = "TIME", value_parser = crate::timespec::parse)]
+    pub from: Option<crate::timespec::TimeSpec>,
+    /// Only allocations made up to this time; "leaked" becomes "still live then".
+    #[arg(long, value_name = "TIME", value_parser = crate::timespec::parse)]
+    pub to: Option<crate::timespec::TimeSpec>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -10,6 +10,7 @@ mod elf;
 mod preload;
 mod stacks;
 mod symbolize;
+mod timespec;
 mod units;
 
 use std::process::ExitCode;

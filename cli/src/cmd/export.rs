@@ -11,7 +11,9 @@ use crate::stacks::{Line, Resolver};
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let capture = Capture::open(&args.capture)?;
-    let (summary, mut sites) = memprof_capture::analyze(&capture);
+    let r = &args.range;
+    let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;
+    let (summary, mut sites) = memprof_capture::analyze(&capture, range);
     let metric = metric(args.metric);
     sites.retain(|s| s.value(metric) > 0);
     sites.sort_by(|a, b| {

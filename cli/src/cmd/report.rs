@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use memprof_capture::{Capture, Metric, Site, Summary, Symbols};
+use memprof_capture::{Capture, Metric, Range, Site, Summary, Symbols};
 
 use crate::cli::{ReportArgs, Sort};
 use crate::stacks::{Line, Resolver};
@@ -12,7 +12,9 @@ use crate::units;
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let capture = Capture::open(&args.capture)?;
     let metric = metric(args.sort);
-    let (summary, mut sites) = memprof_capture::analyze(&capture);
+    let r = &args.range;
+    let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;
+    let (summary, mut sites) = memprof_capture::analyze(&capture, range);
     sites.retain(|s| s.value(metric) > 0);
     sites.sort_by(|a, b| {
         b.value(metric)
@@ -36,8 +38,15 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             frames: Vec<Line>,
         }
         #[derive(serde::Serialize)]
+        struct Span {
+            from_ns: u64,
+            to_ns: u64,
+        }
+        #[derive(serde::Serialize)]
         struct Json<'a> {
             summary: &'a Summary,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            range: Option<Span>,
             stacks: Vec<Row<'a>>,
             modules: &'a [memprof_capture::Module],
         }
@@ -48,14 +57,17 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
                 frames: resolver.lines(s.stack, args.depth),
             })
             .collect();
-        serde_json::to_writer_pretty(
-            &mut out,
-            &Json {
-                summary: &summary,
-                stacks: rows,
-                modules: &modules,
-            },
-        )?;
+        let range = (range != Range::ALL).then(|| Span {
+            from_ns: capture.ns(range.from),
+            to_ns: capture.ns(range.to).min(summary.duration_ns),
+        });
+        let json = Json {
+            summary: &summary,
+            range,
+            stacks: rows,
+            modules: &modules,
+        };
+        serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
     } else {
         write_summary(&mut out, &capture, &summary)?;
@@ -66,7 +78,25 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             Metric::Leaked => summary.leaked_bytes,
             Metric::Temporary => summary.temporary_allocations,
         };
-        write_sites(&mut out, &sites, metric, total, &resolver, args.depth)?;
+        if range != Range::ALL {
+            let to = capture.ns(range.to).min(summary.duration_ns);
+            writeln!(
+                out,
+                "{:<22}{} .. {}",
+                "range",
+                units::seconds(capture.ns(range.from)),
+                units::seconds(to)
+            )?;
+        }
+        write_sites(
+            &mut out,
+            &sites,
+            metric,
+            total,
+            range != Range::ALL,
+            &resolver,
+            args.depth,
+        )?;
     }
     out.flush()?;
     let over = |limit: Option<u64>, value: u64| limit.is_some_and(|l| value > l);
@@ -121,6 +151,7 @@ fn write_sites(
     sites: &[Site],
     metric: Metric,
     total: u64,
+    ranged: bool,
     resolver: &Resolver,
     depth: usize,
 ) -> std::io::Result<()> {
@@ -135,7 +166,13 @@ fn write_sites(
     writeln!(
         out,
         "{:>4} {:>12} {:>10} {:>10} {:>10} {:>10} {:>9}  min / avg / max size",
-        "#", "allocations", "bytes", "peak", "leaked", "temporary", "%"
+        "#",
+        "allocations",
+        "bytes",
+        "peak",
+        if ranged { "live@end" } else { "leaked" },
+        "temporary",
+        "%"
     )?;
     let total = total.max(1);
     for (i, s) in sites.iter().enumerate() {
@@ -225,6 +262,20 @@ pub fn write_summary(out: &mut impl Write, capture: &Capture, s: &Summary) -> st
         )?;
     }
     row(out, "threads", units::count(s.threads))?;
+    let markers = capture.markers();
+    if !markers.is_empty() {
+        let list: Vec<String> = markers
+            .iter()
+            .take(8)
+            .map(|(l, t)| format!("{l:?} at {}", units::seconds(capture.ns(*t))))
+            .collect();
+        let more = if markers.len() > 8 {
+            format!(" and {} more", markers.len() - 8)
+        } else {
+            String::new()
+        };
+        row(out, "markers", format!("{}{more}", list.join(", ")))?;
+    }
     if s.truncated {
         let why = match (s.signal, s.exit_code) {
             (Some(sig), _) => format!("yes: the program was killed by signal {sig}"),

@@ -7,6 +7,7 @@ mod exec;
 mod fork;
 mod hooks;
 mod languages;
+mod ranges;
 mod snapshots;
 mod stress;
 mod symbols;
