@@ -23,6 +23,27 @@ pub enum Command {
     Report(ReportArgs),
     /// Write a capture's call stacks in another tool's format.
     Export(ExportArgs),
+    /// Compare the live heap of two captures of one program, or of one capture at two times.
+    Diff(DiffArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The capture to compare (the "before").
+    pub a: PathBuf,
+    /// The capture to compare it with (the "after"); leave out to compare two times of A.
+    pub b: Option<PathBuf>,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// How many call stacks to show.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Frames shown per call stack.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub depth: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -140,7 +161,7 @@ pub enum Sort {
 /// shorthands.
 pub fn parse(mut args: Vec<OsString>) -> Cli {
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
-        let known = ["run", "report", "export", "help"];
+        let known = ["run", "report", "export", "diff", "help"];
         if !first.starts_with('-') && !known.contains(&first) {
             let sub = if crate::cmd::is_capture(std::path::Path::new(first)) {
                 "report"

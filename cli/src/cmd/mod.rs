@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod diff;
 mod export;
 mod report;
 mod run;
@@ -38,6 +39,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Report(args) => report::report(args),
         Command::Export(args) => export::export(args),
+        Command::Diff(args) => diff::diff(args),
     }
 }
 

@@ -89,3 +89,61 @@ fn unknown_markers_and_times_past_the_end_are_refused() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("phase 2, phase 3"));
 }
+
+fn diff_json(args: &[&std::ffi::OsStr]) -> (Option<i32>, serde_json::Value, String) {
+    let out = Command::new(memprof())
+        .arg("diff")
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code(),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn diff_between_two_markers_shows_the_growth_per_stack() {
+    let s = Scratch::new("diff1");
+    let cap = phases(&s);
+    let (code, v, err) = diff_json(&[
+        cap.as_os_str(),
+        "--from".as_ref(),
+        "phase 2".as_ref(),
+        "--to".as_ref(),
+        "phase 3".as_ref(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let stacks = v["stacks"].as_array().unwrap();
+    assert_eq!(stacks.len(), 1, "{v:#}");
+    let row = &stacks[0];
+    assert_eq!(row["frames"][0]["function"], "phase2");
+    assert_eq!(row["live_bytes"], serde_json::json!([0, 100_000]));
+    assert_eq!(row["live_blocks"], serde_json::json!([0, 50]));
+    assert_eq!(row["new_live_bytes"], 100_000);
+}
+
+#[test]
+fn diff_of_two_runs_matches_stacks_by_symbol() {
+    let s = Scratch::new("diff2");
+    let prog = s.c("hooks.c", &[]);
+    let a = s.record("a", &["-q"], &prog, &["malloc"]).capture;
+    let b = s.record("b", &["-q"], &prog, &["leaks"]).capture;
+    let (code, v, err) = diff_json(&[a.as_os_str(), b.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    let row = &v["stacks"][0];
+    assert_eq!(row["frames"][0]["function"], "leak_some", "{v:#}");
+    assert_eq!(row["live_bytes"], serde_json::json!([0, 30_000]));
+    // Two runs of the same thing differ in nothing.
+    let a2 = s.record("a2", &["-q"], &prog, &["malloc"]).capture;
+    let (_, v, _) = diff_json(&[a.as_os_str(), a2.as_os_str()]);
+    assert_eq!(v["stacks"].as_array().unwrap().len(), 0, "{v:#}");
+    // Different programs are refused.
+    let other = phases(&s);
+    let (code, _, err) = diff_json(&[a.as_os_str(), other.as_os_str()]);
+    assert_eq!(code, Some(2));
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
