@@ -57,7 +57,7 @@ impl Resolver<'_> {
                 let module = self
                     .modules
                     .iter()
-                    .rfind(|m| m.contains(ip - 1))
+                    .rfind(|m| m.contains(ip.saturating_sub(1)))
                     .map(|m| m.path.clone());
                 out.push(Line {
                     function: None,

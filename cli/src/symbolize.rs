@@ -34,7 +34,10 @@ fn resolve_all(addresses: &[u64], modules: &[Module]) -> (SymbolTableBuilder, Ou
     let mut status = vec![None; modules.len()];
     for &ip in addresses {
         // The call instruction is before the return address.
-        let Some(i) = modules.iter().rposition(|m| m.contains(ip - 1)) else {
+        let Some(i) = modules
+            .iter()
+            .rposition(|m| m.contains(ip.saturating_sub(1)))
+        else {
             continue;
         };
         let m = &modules[i];

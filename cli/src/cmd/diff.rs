@@ -39,7 +39,10 @@ fn key(lines: &[Line], modules: &[memprof_capture::Module]) -> Vec<String> {
         .iter()
         .map(|l| match &l.function {
             Some(f) => f.clone(),
-            None => match modules.iter().rfind(|m| m.contains(l.address - 1)) {
+            None => match modules
+                .iter()
+                .rfind(|m| m.contains(l.address.saturating_sub(1)))
+            {
                 Some(m) => format!(
                     "{}+{:#x}",
                     m.path.rsplit('/').next().unwrap_or(&m.path),

@@ -17,6 +17,8 @@ const READS: usize = 2 * FRAMES;
 pub struct Walk {
     /// Registers (ip, sp, bp) of each frame.
     states: [(u64, u64, u64); FRAMES],
+    /// Each frame's ip (its return address) again, contiguous for copying out.
+    rets: [u64; FRAMES],
     /// Index in `reads` of the first word read while unwinding from each frame.
     starts: [u32; FRAMES],
     /// Every stack word read, as (address, value).
@@ -31,6 +33,7 @@ impl Walk {
     pub fn new() -> Box<Walk> {
         Box::new(Walk {
             states: [(0, 0, 0); FRAMES],
+            rets: [0; FRAMES],
             starts: [0; FRAMES],
             reads: [(0, 0); READS],
             frames: 0,
@@ -48,10 +51,15 @@ impl Walk {
     /// Logs frame `k`'s registers, before unwinding from it. False once the log is full.
     #[inline(always)]
     pub fn frame(&mut self, k: usize, state: (u64, u64, u64)) -> bool {
-        let (Some(s), Some(start)) = (self.states.get_mut(k), self.starts.get_mut(k)) else {
+        let (Some(s), Some(r), Some(start)) = (
+            self.states.get_mut(k),
+            self.rets.get_mut(k),
+            self.starts.get_mut(k),
+        ) else {
             return false;
         };
         *s = state;
+        *r = state.0;
         *start = self.nreads as u32;
         self.frames = k + 1;
         true
@@ -118,10 +126,12 @@ impl Walk {
             return None;
         }
         self.states[..n].copy_from_slice(&cur.states[..n]);
+        self.rets[..n].copy_from_slice(&cur.rets[..n]);
         self.reads[..head_reads].copy_from_slice(&cur.reads[..head_reads]);
         self.starts[..n].copy_from_slice(&cur.starts[..n]);
-        for (slot, state) in out.iter_mut().zip(&self.states[..self.frames]).skip(n) {
-            *slot = state.0;
+        let end = self.frames.min(out.len());
+        if n < end {
+            out[n..end].copy_from_slice(&self.rets[n..end]);
         }
         Some(self.frames)
     }
@@ -132,8 +142,9 @@ impl Walk {
     pub fn splice(&mut self, n: usize, prev: &Walk, k: usize, out: &mut [u64]) -> usize {
         let tail = &prev.states[k..prev.frames];
         let total = n + tail.len();
-        for (slot, state) in out.iter_mut().skip(n).zip(tail) {
-            *slot = state.0;
+        let end = total.min(out.len());
+        if n < end {
+            out[n..end].copy_from_slice(&prev.rets[k..k + (end - n)]);
         }
         let base = self.starts[n] as usize;
         let from = prev.starts[k] as usize;
@@ -144,6 +155,7 @@ impl Walk {
             return total;
         }
         self.states[n..total].copy_from_slice(tail);
+        self.rets[n..total].copy_from_slice(&prev.rets[k..prev.frames]);
         self.reads[base..base + reads].copy_from_slice(&prev.reads[from..prev.nreads]);
         for (i, j) in (n..total).zip(k..) {
             self.starts[i] = (prev.starts[j] as usize - from + base) as u32;
