@@ -39,26 +39,46 @@ pub(crate) struct Heap {
     live: AddrMap<Block>,
     live_bytes: u64,
     last_alloc: HashMap<ThreadId, u64>,
-    /// Frees of unknown addresses, kept for one tick in case the allocation they release was
-    /// stamped at the same tick by another thread and merged after them.
+    /// Frees of unknown addresses, kept for a moment in case the allocation they release was
+    /// stamped a little later by another thread's clock and merged after them.
     pending: HashMap<u64, (u64, ThreadId)>,
+    /// How far apart (in record time) two threads' stamps of causally ordered events can be.
+    skew: u64,
     /// Frees found untracked while allocating.
     untracked: u64,
+    /// Blocks whose address another allocation took before their free was merged. Threads'
+    /// clocks can disagree by a few nanoseconds, so a free in one thread and the reuse of the
+    /// address in another can be stamped in the wrong order; the late free then releases the
+    /// displaced block, not the new one.
+    displaced: HashMap<u64, Block>,
+    /// Displaced blocks whose free never came.
+    lost: u64,
 }
 
 impl Heap {
+    /// An empty heap whose threads' clocks may disagree by up to `skew` (record time).
+    pub fn new(skew: u64) -> Heap {
+        Heap {
+            skew,
+            ..Heap::default()
+        }
+    }
+
     /// Adds a block. Returns the block at once released again when a free of its address was
     /// stamped at the same tick by another thread and merged first.
     pub fn alloc(&mut self, time: u64, thread: ThreadId, addr: u64, block: Block) -> Option<Freed> {
         if let Some(old) = self.live.insert(addr, block) {
-            // Its free was lost; do not count the block twice.
+            // Its free is late (or lost): it is no longer live either way.
             self.live_bytes -= old.size;
+            if self.displaced.insert(addr, old).is_some() {
+                self.lost += 1;
+            }
         }
         self.live_bytes += block.size;
         self.last_alloc.insert(thread, addr);
         if !self.pending.is_empty() {
             if let Some((t, freer)) = self.pending.remove(&addr) {
-                if t == time {
+                if freer != thread && time.saturating_sub(t) <= self.skew {
                     if let FreeOutcome::Released(f) = self.free(time, freer, addr) {
                         return Some(f);
                     }
@@ -70,6 +90,15 @@ impl Heap {
     }
 
     pub fn free(&mut self, time: u64, thread: ThreadId, addr: u64) -> FreeOutcome {
+        if !self.displaced.is_empty() {
+            if let Some(block) = self.displaced.remove(&addr) {
+                // Already taken out of the live bytes.
+                return FreeOutcome::Released(Freed {
+                    block,
+                    temporary: self.took_last(thread, addr),
+                });
+            }
+        }
         let Some(block) = self.live.remove(&addr) else {
             return match self.pending.insert(addr, (time, thread)) {
                 Some(_) => FreeOutcome::Untracked,
@@ -77,11 +106,24 @@ impl Heap {
             };
         };
         self.live_bytes -= block.size;
-        let temporary = self.last_alloc.get(&thread) == Some(&addr);
-        if temporary {
+        FreeOutcome::Released(Freed {
+            block,
+            temporary: self.took_last(thread, addr),
+        })
+    }
+
+    /// Whether `addr` is `thread`'s most recent allocation (then it no longer is).
+    fn took_last(&mut self, thread: ThreadId, addr: u64) -> bool {
+        let last = self.last_alloc.get(&thread) == Some(&addr);
+        if last {
             self.last_alloc.remove(&thread);
         }
-        FreeOutcome::Released(Freed { block, temporary })
+        last
+    }
+
+    /// Blocks displaced by a reuse of their address whose free never came.
+    pub fn lost_frees(&self) -> u64 {
+        self.lost + self.displaced.len() as u64
     }
 
     pub fn live_bytes(&self) -> u64 {

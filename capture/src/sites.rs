@@ -116,7 +116,7 @@ pub fn analyze(capture: &Capture, range: Range) -> (Summary, Vec<Site>) {
     }
     drop(live_at_end);
     let summary = tally.finish(capture, &events);
-    let mut heap = Heap::default();
+    let mut heap = Heap::new(crate::summary::skew(capture));
     for e in capture.events().take(peak_at) {
         match e.kind {
             EventKind::Alloc {

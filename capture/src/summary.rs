@@ -31,6 +31,9 @@ pub struct Summary {
     /// memcheck does not count them either.
     pub untracked_frees: u64,
     pub markers: u64,
+    /// Blocks whose address was allocated again while no free of them was recorded: records
+    /// are missing (0 in a complete capture).
+    pub lost_frees: u64,
     /// Allocations whose stack was deeper than the maximum depth and was cut.
     pub truncated_stacks: u64,
     /// The exit code, when known.
@@ -51,6 +54,14 @@ impl Summary {
         }
         tally.finish(capture, &events)
     }
+}
+
+/// How far apart two threads' stamps of causally ordered events may be, in record time:
+/// `rdtsc` is not ordered with the instructions around it, and cores' counters can differ a
+/// little under a hypervisor. Ten microseconds is far more than either and far less than the
+/// time it takes a program to free a block and reuse its address on purpose.
+pub(crate) fn skew(capture: &Capture) -> u64 {
+    capture.ticks(10_000).saturating_sub(capture.ticks(0))
 }
 
 /// What one event did to the heap.
@@ -83,7 +94,7 @@ impl Tally {
         }
         Tally {
             summary: s,
-            heap: Heap::default(),
+            heap: Heap::new(skew(capture)),
             last_time: 0,
             peak_time: 0,
         }
@@ -142,6 +153,7 @@ impl Tally {
     pub fn finish(mut self, capture: &Capture, events: &crate::Events) -> Summary {
         let s = &mut self.summary;
         s.untracked_frees += self.heap.untracked_frees();
+        s.lost_frees = self.heap.lost_frees();
         s.leaked_blocks = self.heap.live_count() as u64;
         s.leaked_bytes = self.heap.live_bytes();
         s.peak_time_ns = capture.ns(self.peak_time);

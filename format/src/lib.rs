@@ -28,13 +28,15 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+mod decode;
 pub mod header;
 mod record;
 mod varint;
 
+pub use decode::{decode, DecodeError};
 pub use record::{
-    decode, encode, encoded_len_bound, AllocKind, ChunkState, DecodeError, Record, StackRef,
-    MAX_FIXED_RECORD, MAX_PATH_BYTES,
+    encode, encoded_len_bound, AllocKind, ChunkState, Record, StackRef, MAX_FIXED_RECORD,
+    MAX_PATH_BYTES,
 };
 pub use varint::{read_varint, write_varint, zigzag_decode, zigzag_encode};
 

@@ -13,21 +13,21 @@ pub const MAX_FIXED_RECORD: usize = 64;
 /// Longest path or label stored; longer ones are cut.
 pub const MAX_PATH_BYTES: usize = 4096;
 
-const TAG_ALLOC: u8 = 0x10; // | kind
-const TAG_FREE: u8 = 0x20;
-const TAG_FAILED: u8 = 0x30; // | kind
-const TAG_REALLOC: u8 = 0x40;
-const TAG_REALLOC_FREE: u8 = 0x41;
-const TAG_STACK_NODE: u8 = 0x50;
-const TAG_MODULE_LOAD: u8 = 0x60;
-const TAG_MODULE_UNLOAD: u8 = 0x61;
-const TAG_THREAD_START: u8 = 0x70;
-const TAG_THREAD_END: u8 = 0x71;
-const TAG_EXIT: u8 = 0x72;
-const TAG_MARKER: u8 = 0x80;
-const TAG_SYMBOL_STRING: u8 = 0x90;
-const TAG_SYMBOL_FRAME: u8 = 0x91;
-const TAG_MODULE_STATUS: u8 = 0x92;
+pub(crate) const TAG_ALLOC: u8 = 0x10; // | kind
+pub(crate) const TAG_FREE: u8 = 0x20;
+pub(crate) const TAG_FAILED: u8 = 0x30; // | kind
+pub(crate) const TAG_REALLOC: u8 = 0x40;
+pub(crate) const TAG_REALLOC_FREE: u8 = 0x41;
+pub(crate) const TAG_STACK_NODE: u8 = 0x50;
+pub(crate) const TAG_MODULE_LOAD: u8 = 0x60;
+pub(crate) const TAG_MODULE_UNLOAD: u8 = 0x61;
+pub(crate) const TAG_THREAD_START: u8 = 0x70;
+pub(crate) const TAG_THREAD_END: u8 = 0x71;
+pub(crate) const TAG_EXIT: u8 = 0x72;
+pub(crate) const TAG_MARKER: u8 = 0x80;
+pub(crate) const TAG_SYMBOL_STRING: u8 = 0x90;
+pub(crate) const TAG_SYMBOL_FRAME: u8 = 0x91;
+pub(crate) const TAG_MODULE_STATUS: u8 = 0x92;
 
 /// Which allocating function produced a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -191,12 +191,12 @@ impl ChunkState {
         write_varint(buf, pos, code);
     }
 
-    fn get_time(&mut self, buf: &[u8], pos: &mut usize) -> Option<u64> {
+    pub(crate) fn get_time(&mut self, buf: &[u8], pos: &mut usize) -> Option<u64> {
         self.time = self.time.checked_add(read_varint(buf, pos)?)?;
         Some(self.time)
     }
 
-    fn get_addr(&mut self, buf: &[u8], pos: &mut usize) -> Option<u64> {
+    pub(crate) fn get_addr(&mut self, buf: &[u8], pos: &mut usize) -> Option<u64> {
         let code = read_varint(buf, pos)?;
         let delta = if code & 1 == 0 {
             zigzag_decode(code >> 1) << 4
@@ -213,7 +213,7 @@ fn put_stack(buf: &mut [u8], pos: &mut usize, s: StackRef) {
     write_varint(buf, pos, (s.node << 1) | s.truncated as u64);
 }
 
-fn get_stack(buf: &[u8], pos: &mut usize) -> Option<StackRef> {
+pub(crate) fn get_stack(buf: &[u8], pos: &mut usize) -> Option<StackRef> {
     let v = read_varint(buf, pos)?;
     Some(StackRef {
         node: v >> 1,
@@ -228,7 +228,7 @@ fn put_bytes(buf: &mut [u8], pos: &mut usize, bytes: &[u8]) {
     *pos += bytes.len();
 }
 
-fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+pub(crate) fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
     let len = usize::try_from(read_varint(buf, pos)?).ok()?;
     if len > MAX_PATH_BYTES {
         return None;
@@ -381,277 +381,5 @@ pub fn encode(buf: &mut [u8], st: &mut ChunkState, rec: &Record) -> usize {
     pos
 }
 
-/// Why a record could not be decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The bytes end inside the record.
-    Incomplete,
-    /// The tag byte is not a known record type.
-    UnknownTag(u8),
-}
-
-/// Decodes the record at the start of `buf`, returning it and its length; `Ok(None)` at a zero
-/// tag (the unwritten rest of a chunk) or at the end of `buf`.
-pub fn decode<'a>(
-    buf: &'a [u8],
-    st: &mut ChunkState,
-) -> Result<Option<(Record<'a>, usize)>, DecodeError> {
-    let Some(&tag) = buf.first() else {
-        return Ok(None);
-    };
-    if tag == 0 {
-        return Ok(None);
-    }
-    let mut pos = 1;
-    let mut s = *st;
-    let rec = decode_body(tag, buf, &mut pos, &mut s).ok_or({
-        if is_known_tag(tag) {
-            DecodeError::Incomplete
-        } else {
-            DecodeError::UnknownTag(tag)
-        }
-    })?;
-    *st = s;
-    Ok(Some((rec, pos)))
-}
-
-fn is_known_tag(tag: u8) -> bool {
-    matches!(tag & 0xf0, TAG_ALLOC | TAG_FAILED) && tag & 0x0f < 8
-        || matches!(
-            tag,
-            TAG_FREE
-                | TAG_REALLOC
-                | TAG_REALLOC_FREE
-                | TAG_STACK_NODE
-                | TAG_MODULE_LOAD
-                | TAG_MODULE_UNLOAD
-                | TAG_THREAD_START
-                | TAG_THREAD_END
-                | TAG_EXIT
-                | TAG_MARKER
-                | TAG_SYMBOL_STRING
-                | TAG_SYMBOL_FRAME
-                | TAG_MODULE_STATUS
-        )
-}
-
-fn decode_body<'a>(
-    tag: u8,
-    buf: &'a [u8],
-    pos: &mut usize,
-    st: &mut ChunkState,
-) -> Option<Record<'a>> {
-    let kind = AllocKind::ALL.get(usize::from(tag & 0x0f)).copied();
-    Some(match tag {
-        t if t & 0xf0 == TAG_ALLOC => Record::Alloc {
-            kind: kind?,
-            time: st.get_time(buf, pos)?,
-            stack: get_stack(buf, pos)?,
-            size: read_varint(buf, pos)?,
-            addr: st.get_addr(buf, pos)?,
-        },
-        TAG_FREE => Record::Free {
-            time: st.get_time(buf, pos)?,
-            addr: st.get_addr(buf, pos)?,
-        },
-        t if t & 0xf0 == TAG_FAILED => Record::Failed {
-            kind: kind?,
-            time: st.get_time(buf, pos)?,
-            stack: get_stack(buf, pos)?,
-            size: read_varint(buf, pos)?,
-        },
-        TAG_REALLOC => Record::Realloc {
-            time: st.get_time(buf, pos)?,
-            done: st.get_time(buf, pos)?,
-            stack: get_stack(buf, pos)?,
-            size: read_varint(buf, pos)?,
-            old: st.get_addr(buf, pos)?,
-            new: st.get_addr(buf, pos)?,
-        },
-        TAG_REALLOC_FREE => Record::ReallocFree {
-            time: st.get_time(buf, pos)?,
-            stack: get_stack(buf, pos)?,
-            old: st.get_addr(buf, pos)?,
-        },
-        TAG_STACK_NODE => Record::StackNode {
-            id: read_varint(buf, pos)?,
-            parent: read_varint(buf, pos)?,
-            ip: read_varint(buf, pos)?,
-        },
-        TAG_MODULE_LOAD => Record::ModuleLoad {
-            time: st.get_time(buf, pos)?,
-            base: read_varint(buf, pos)?,
-            size: read_varint(buf, pos)?,
-            build_id: get_bytes(buf, pos)?,
-            path: get_bytes(buf, pos)?,
-        },
-        TAG_MODULE_UNLOAD => Record::ModuleUnload {
-            time: st.get_time(buf, pos)?,
-            base: read_varint(buf, pos)?,
-        },
-        TAG_THREAD_START => Record::ThreadStart {
-            time: st.get_time(buf, pos)?,
-        },
-        TAG_THREAD_END => Record::ThreadEnd {
-            time: st.get_time(buf, pos)?,
-        },
-        TAG_EXIT => Record::Exit {
-            time: st.get_time(buf, pos)?,
-        },
-        TAG_SYMBOL_STRING => Record::SymbolString {
-            id: read_varint(buf, pos)?,
-            text: get_bytes(buf, pos)?,
-        },
-        TAG_SYMBOL_FRAME => Record::SymbolFrame {
-            ip: read_varint(buf, pos)?,
-            depth: read_varint(buf, pos)?,
-            function: read_varint(buf, pos)?,
-            file: read_varint(buf, pos)?,
-            line: read_varint(buf, pos)?,
-        },
-        TAG_MODULE_STATUS => Record::ModuleStatus {
-            base: read_varint(buf, pos)?,
-            status: read_varint(buf, pos)?,
-        },
-        TAG_MARKER => Record::Marker {
-            time: st.get_time(buf, pos)?,
-            label: get_bytes(buf, pos)?,
-        },
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn samples() -> [Record<'static>; 11] {
-        let stack = StackRef {
-            node: 42,
-            truncated: true,
-        };
-        [
-            Record::Alloc {
-                time: 110,
-                kind: AllocKind::Calloc,
-                stack,
-                size: 4096,
-                addr: 0x5555_0000_1230,
-            },
-            Record::Free {
-                time: 120,
-                addr: 0x5555_0000_1230,
-            },
-            Record::Free {
-                time: 120,
-                addr: 0x5555_0000_1238,
-            },
-            Record::Realloc {
-                time: 130,
-                done: 133,
-                stack,
-                size: 9,
-                old: 0x10,
-                new: 0x7fff_ffff_fff0,
-            },
-            Record::ReallocFree {
-                time: 135,
-                stack,
-                old: 0x7fff_ffff_fff0,
-            },
-            Record::Failed {
-                time: 140,
-                kind: AllocKind::Pvalloc,
-                stack,
-                size: u64::MAX,
-            },
-            Record::StackNode {
-                id: 7,
-                parent: 3,
-                ip: 0x7f00_1234_5678,
-            },
-            Record::ModuleLoad {
-                time: 150,
-                base: 0x7f00_0000_0000,
-                size: 1 << 20,
-                build_id: b"\x01\x02",
-                path: b"/lib/x.so",
-            },
-            Record::ModuleUnload {
-                time: 160,
-                base: 0x7f00_0000_0000,
-            },
-            Record::ThreadEnd { time: 170 },
-            Record::Marker {
-                time: 180,
-                label: b"phase 2",
-            },
-        ]
-    }
-
-    #[test]
-    fn records_round_trip_in_sequence() {
-        let mut buf = [0u8; 1024];
-        let mut st = ChunkState::new(100);
-        let mut pos = 0;
-        for r in samples() {
-            assert!(buf.len() - pos >= encoded_len_bound(&r));
-            pos += encode(&mut buf[pos..], &mut st, &r);
-        }
-        let mut st = ChunkState::new(100);
-        let mut rpos = 0;
-        for r in samples() {
-            let (got, len) = decode(&buf[rpos..pos], &mut st).unwrap().unwrap();
-            assert_eq!(got, r);
-            rpos += len;
-        }
-        assert_eq!(decode(&buf[rpos..], &mut st), Ok(None));
-    }
-
-    #[test]
-    fn a_cut_record_is_incomplete_and_leaves_state_alone() {
-        let mut buf = [0u8; 64];
-        let mut st = ChunkState::new(0);
-        let r = Record::Alloc {
-            time: 5,
-            kind: AllocKind::Malloc,
-            stack: StackRef::default(),
-            size: 300,
-            addr: 0x1000,
-        };
-        let len = encode(&mut buf, &mut st, &r);
-        for cut in 1..len {
-            let mut st = ChunkState::new(0);
-            assert_eq!(decode(&buf[..cut], &mut st), Err(DecodeError::Incomplete));
-            assert_eq!(st, ChunkState::new(0));
-        }
-        buf[0] = 0x99;
-        assert_eq!(
-            decode(&buf, &mut ChunkState::new(0)),
-            Err(DecodeError::UnknownTag(0x99))
-        );
-    }
-
-    #[test]
-    fn typical_records_are_small() {
-        let mut buf = [0u8; 64];
-        let mut st = ChunkState::new(0);
-        st.addr = 0x5555_5555_0000;
-        let a = Record::Alloc {
-            time: 40,
-            kind: AllocKind::Malloc,
-            stack: StackRef {
-                node: 300,
-                truncated: false,
-            },
-            size: 2000,
-            addr: 0x5555_5556_0000,
-        };
-        assert!(encode(&mut buf, &mut st, &a) <= 9);
-        let f = Record::Free {
-            time: 80,
-            addr: 0x5555_5550_0000,
-        };
-        assert!(encode(&mut buf, &mut st, &f) <= 5);
-    }
-}
+mod tests;
