@@ -33,7 +33,7 @@ pub use error::Error;
 pub use events::{DecodeProblem, Event, EventKind, Events};
 pub use memprof_format::{AllocKind, StackRef};
 pub use modules::Module;
-pub use sites::{analyze, Metric, Range, Site};
+pub use sites::{analyze, rank, Metric, Range, Site};
 pub use stacks::{NodeId, Stacks};
 pub use summary::Summary;
 pub use symbols::{SymbolFrame, SymbolTableBuilder, Symbols};

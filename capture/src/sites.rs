@@ -45,6 +45,17 @@ impl Site {
     }
 }
 
+/// Keeps the sites with a non-zero `metric`, largest first (ties in stack order, so that
+/// output is stable).
+pub fn rank(sites: &mut Vec<Site>, metric: Metric) {
+    sites.retain(|s| s.value(metric) > 0);
+    sites.sort_by(|a, b| {
+        b.value(metric)
+            .cmp(&a.value(metric))
+            .then(a.stack.cmp(&b.stack))
+    });
+}
+
 /// A span of a capture in record time units (see [`Capture::ns`]): `(from, to]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Range {

@@ -1,6 +1,6 @@
 //! Call stacks as people read them: one line per function, inlined ones included.
 
-use memprof_capture::{Module, NodeId, StackRef, Stacks, Symbols};
+use memprof_capture::{Capture, Module, NodeId, StackRef, Stacks, Symbols};
 
 /// One printed frame.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -35,6 +35,32 @@ impl std::fmt::Display for Line {
 
 fn short(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+/// What resolving a capture's stacks needs, read once.
+pub struct Resolved {
+    pub stacks: Stacks,
+    pub symbols: Symbols,
+    pub modules: Vec<Module>,
+}
+
+impl Resolved {
+    pub fn of(capture: &Capture) -> Resolved {
+        let (stacks, modules) = capture.stacks_and_modules();
+        Resolved {
+            stacks,
+            symbols: Symbols::read(capture),
+            modules,
+        }
+    }
+
+    pub fn resolver(&self) -> Resolver<'_> {
+        Resolver {
+            stacks: &self.stacks,
+            symbols: &self.symbols,
+            modules: &self.modules,
+        }
+    }
 }
 
 /// Resolves stacks with a capture's symbol tables and modules.

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 
-use memprof_capture::{Capture, Range, Site, Symbols};
+use memprof_capture::{Capture, Range, Site};
 
 use super::fail;
 use crate::cli::DiffArgs;
-use crate::stacks::{Line, Resolver};
+use crate::stacks::{Line, Resolved};
 use crate::units;
 
 /// Figures of one call stack on both sides.
@@ -62,16 +62,11 @@ fn add(
     side: usize,
     new: bool,
 ) {
-    let (stacks, modules) = capture.stacks_and_modules();
-    let symbols = Symbols::read(capture);
-    let resolver = Resolver {
-        stacks: &stacks,
-        symbols: &symbols,
-        modules: &modules,
-    };
+    let resolved = Resolved::of(capture);
+    let resolver = resolved.resolver();
     for s in sites {
         let lines = resolver.lines(s.stack, usize::MAX);
-        let row = rows.entry(key(&lines, &modules)).or_default();
+        let row = rows.entry(key(&lines, &resolved.modules)).or_default();
         if new {
             row.new_live_bytes += s.leaked_bytes;
             row.new_live_blocks += s.leaked_blocks;

@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use memprof_capture::{Capture, Symbols};
+use memprof_capture::Capture;
 
 use super::report::{metric, metric_name};
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::stacks::{Line, Resolver};
+use crate::stacks::{Line, Resolved};
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let capture = Capture::open(&args.capture)?;
@@ -15,19 +15,9 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;
     let (summary, mut sites) = memprof_capture::analyze(&capture, range);
     let metric = metric(args.metric);
-    sites.retain(|s| s.value(metric) > 0);
-    sites.sort_by(|a, b| {
-        b.value(metric)
-            .cmp(&a.value(metric))
-            .then(a.stack.cmp(&b.stack))
-    });
-    let (stacks, modules) = capture.stacks_and_modules();
-    let symbols = Symbols::read(&capture);
-    let resolver = Resolver {
-        stacks: &stacks,
-        symbols: &symbols,
-        modules: &modules,
-    };
+    memprof_capture::rank(&mut sites, metric);
+    let resolved = Resolved::of(&capture);
+    let resolver = resolved.resolver();
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p)

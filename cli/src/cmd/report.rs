@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use memprof_capture::{Capture, Metric, Range, Site, Summary, Symbols};
+use memprof_capture::{Capture, Metric, Range, Site, Summary};
 
 use crate::cli::{ReportArgs, Sort};
-use crate::stacks::{Line, Resolver};
+use crate::stacks::{Line, Resolved, Resolver};
 use crate::units;
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -15,20 +15,11 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let r = &args.range;
     let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;
     let (summary, mut sites) = memprof_capture::analyze(&capture, range);
-    sites.retain(|s| s.value(metric) > 0);
-    sites.sort_by(|a, b| {
-        b.value(metric)
-            .cmp(&a.value(metric))
-            .then(a.stack.cmp(&b.stack))
-    });
+    memprof_capture::rank(&mut sites, metric);
     sites.truncate(args.top);
-    let (stacks, modules) = capture.stacks_and_modules();
-    let symbols = Symbols::read(&capture);
-    let resolver = Resolver {
-        stacks: &stacks,
-        symbols: &symbols,
-        modules: &modules,
-    };
+    let resolved = Resolved::of(&capture);
+    let resolver = resolved.resolver();
+    let modules = &resolved.modules;
     let mut out = std::io::stdout().lock();
     if args.json {
         #[derive(serde::Serialize)]
@@ -65,7 +56,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             summary: &summary,
             range,
             stacks: rows,
-            modules: &modules,
+            modules,
         };
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;

@@ -35,6 +35,16 @@ fn frames(stack: &Value) -> Vec<(String, String, u64, bool)> {
         .collect()
 }
 
+/// The frames of every stack of a report.
+fn all_frames(report: &Value) -> Vec<(String, String, u64, bool)> {
+    report["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(frames)
+        .collect()
+}
+
 #[test]
 fn leaks_peak_and_temporaries_are_attributed_to_their_lines() {
     let s = Scratch::new("symbols");
@@ -99,12 +109,7 @@ fn cpp_names_are_demangled_with_inlined_frames() {
         &r.capture,
         &["--sort", "allocations", "--top", "20", "--depth", "30"],
     );
-    let all: Vec<_> = v["stacks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(frames)
-        .collect();
+    let all = all_frames(&v);
     assert!(
         all.iter().any(|f| f.0 == "operator new(unsigned long)"),
         "{all:?}"
@@ -130,12 +135,7 @@ fn rust_names_are_demangled() {
         &r.capture,
         &["--sort", "leaked", "--top", "5", "--depth", "40"],
     );
-    let all: Vec<_> = v["stacks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(frames)
-        .collect();
+    let all = all_frames(&v);
     assert!(
         all.iter()
             .any(|f| f.0 == "rust::main" && f.1.ends_with("rust.rs")),
