@@ -122,7 +122,7 @@ impl<'a> ThreadStream<'a> {
         }
     }
 
-    fn next_event(&mut self) -> Option<Event<'a>> {
+    pub fn next_event(&mut self) -> Option<Event<'a>> {
         if let Some(e) = self.pending.take() {
             return Some(e);
         }
@@ -199,7 +199,9 @@ impl<'a> ThreadStream<'a> {
                 Record::StackNode { .. }
                 | Record::SymbolString { .. }
                 | Record::SymbolFrame { .. }
-                | Record::ModuleStatus { .. } => continue,
+                | Record::ModuleStatus { .. }
+                | Record::HeapIndex { .. }
+                | Record::Lifetimes { .. } => continue,
             };
         }
     }
@@ -220,9 +222,11 @@ impl<'a> Events<'a> {
             .iter()
             .map(|t| ThreadStream::new(capture.bytes(), t))
             .collect();
+        let streams_len = streams.len();
         let mut heads = BinaryHeap::new();
         let mut current = Vec::with_capacity(streams.len());
-        for (i, s) in streams.iter_mut().enumerate() {
+        // One stream is read directly, without the merge.
+        for (i, s) in streams.iter_mut().enumerate().filter(|_| streams_len > 1) {
             let e = s.next_event();
             if let Some(e) = &e {
                 heads.push(Reverse((e.time, i)));
@@ -245,17 +249,27 @@ impl<'a> Events<'a> {
     }
 }
 
-impl<'a> Iterator for Events<'a> {
-    type Item = Event<'a>;
-
-    fn next(&mut self) -> Option<Event<'a>> {
+impl<'a> Events<'a> {
+    /// The next event and the number of its thread stream (in [`Capture`]'s thread order).
+    pub(crate) fn next_with_stream(&mut self) -> Option<(usize, Event<'a>)> {
+        if self.streams.len() == 1 {
+            return Some((0, self.streams[0].next_event()?));
+        }
         let Reverse((_, i)) = self.heads.pop()?;
-        let e = self.current[i].take();
+        let e = self.current[i].take()?;
         if let Some(n) = self.streams[i].next_event() {
             self.heads.push(Reverse((n.time, i)));
             self.current[i] = Some(n);
         }
-        e
+        Some((i, e))
+    }
+}
+
+impl<'a> Iterator for Events<'a> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        self.next_with_stream().map(|(_, e)| e)
     }
 }
 

@@ -4,16 +4,22 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::addr_map::AddrMap;
-use crate::ThreadId;
+
+/// Which allocation a block came from: its thread stream and its number among that stream's
+/// allocations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AllocId {
+    pub stream: u32,
+    pub ordinal: u32,
+}
 
 /// A live block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Block {
     pub size: u64,
-    /// The stack's trie node.
-    pub stack: u64,
     /// When it was allocated.
     pub time: u64,
+    pub id: AllocId,
 }
 
 /// A block that was just released.
@@ -38,47 +44,53 @@ pub(crate) enum FreeOutcome {
 pub(crate) struct Heap {
     live: AddrMap<Block>,
     live_bytes: u64,
-    last_alloc: HashMap<ThreadId, u64>,
+    /// The address each stream allocated last (0: none, or released since).
+    last_alloc: Vec<u64>,
     /// Frees of unknown addresses, kept for a moment in case the allocation they release was
     /// stamped a little later by another thread's clock and merged after them.
-    pending: HashMap<u64, (u64, ThreadId)>,
+    pending: HashMap<u64, (u64, usize)>,
     /// How far apart (in record time) two threads' stamps of causally ordered events can be.
     skew: u64,
     /// Frees found untracked while allocating.
     untracked: u64,
-    /// Blocks whose address another allocation took before their free was merged. Threads'
-    /// clocks can disagree by a few nanoseconds, so a free in one thread and the reuse of the
-    /// address in another can be stamped in the wrong order; the late free then releases the
-    /// displaced block, not the new one.
-    displaced: HashMap<u64, Block>,
-    /// Displaced blocks whose free never came.
-    lost: u64,
+    /// Blocks whose address another allocation took before their free was merged, with the
+    /// time it did. Threads' clocks can disagree by a few nanoseconds, so a free in one thread
+    /// and the reuse of the address in another can be stamped in the wrong order; the late free
+    /// then releases the displaced block, not the new one.
+    displaced: HashMap<u64, (Block, u64)>,
+    /// Displaced blocks whose free never came, with the time they were displaced.
+    pub lost: Vec<(Block, u64)>,
 }
 
 impl Heap {
-    /// An empty heap whose threads' clocks may disagree by up to `skew` (record time).
-    pub fn new(skew: u64) -> Heap {
+    /// An empty heap of `streams` thread streams whose clocks may disagree by up to `skew`.
+    pub fn new(streams: usize, skew: u64) -> Heap {
         Heap {
             skew,
+            last_alloc: vec![0; streams],
             ..Heap::default()
         }
     }
 
     /// Adds a block. Returns the block at once released again when a free of its address was
     /// stamped at the same tick by another thread and merged first.
-    pub fn alloc(&mut self, time: u64, thread: ThreadId, addr: u64, block: Block) -> Option<Freed> {
+    pub fn alloc(&mut self, time: u64, stream: usize, addr: u64, block: Block) -> Option<Freed> {
+        if addr == 0 {
+            // Only a corrupt capture says a block was obtained at NULL.
+            return None;
+        }
         if let Some(old) = self.live.insert(addr, block) {
             // Its free is late (or lost): it is no longer live either way.
             self.live_bytes -= old.size;
-            if self.displaced.insert(addr, old).is_some() {
-                self.lost += 1;
+            if let Some(gone) = self.displaced.insert(addr, (old, time)) {
+                self.lost.push(gone);
             }
         }
         self.live_bytes += block.size;
-        self.last_alloc.insert(thread, addr);
+        self.last_alloc[stream] = addr;
         if !self.pending.is_empty() {
             if let Some((t, freer)) = self.pending.remove(&addr) {
-                if freer != thread && time.saturating_sub(t) <= self.skew {
+                if freer != stream && time.saturating_sub(t) <= self.skew {
                     if let FreeOutcome::Released(f) = self.free(time, freer, addr) {
                         return Some(f);
                     }
@@ -89,18 +101,21 @@ impl Heap {
         None
     }
 
-    pub fn free(&mut self, time: u64, thread: ThreadId, addr: u64) -> FreeOutcome {
+    pub fn free(&mut self, time: u64, stream: usize, addr: u64) -> FreeOutcome {
+        if addr == 0 {
+            return FreeOutcome::Untracked;
+        }
         if !self.displaced.is_empty() {
-            if let Some(block) = self.displaced.remove(&addr) {
+            if let Some((block, _)) = self.displaced.remove(&addr) {
                 // Already taken out of the live bytes.
                 return FreeOutcome::Released(Freed {
                     block,
-                    temporary: self.took_last(thread, addr),
+                    temporary: self.took_last(stream, addr),
                 });
             }
         }
-        let Some(block) = self.live.remove(&addr) else {
-            return match self.pending.insert(addr, (time, thread)) {
+        let Some(block) = self.live.remove(addr) else {
+            return match self.pending.insert(addr, (time, stream)) {
                 Some(_) => FreeOutcome::Untracked,
                 None => FreeOutcome::Pending,
             };
@@ -108,34 +123,33 @@ impl Heap {
         self.live_bytes -= block.size;
         FreeOutcome::Released(Freed {
             block,
-            temporary: self.took_last(thread, addr),
+            temporary: self.took_last(stream, addr),
         })
     }
 
-    /// Whether `addr` is `thread`'s most recent allocation (then it no longer is).
-    fn took_last(&mut self, thread: ThreadId, addr: u64) -> bool {
-        let last = self.last_alloc.get(&thread) == Some(&addr);
-        if last {
-            self.last_alloc.remove(&thread);
-        }
-        last
+    /// Starts loading what a later [`Heap::alloc`] or [`Heap::free`] of `addr` will look at.
+    pub fn prefetch(&self, addr: u64) {
+        self.live.prefetch(addr);
     }
 
-    /// Blocks displaced by a reuse of their address whose free never came.
-    pub fn lost_frees(&self) -> u64 {
-        self.lost + self.displaced.len() as u64
+    /// Whether `addr` is `stream`'s most recent allocation (then it no longer is).
+    fn took_last(&mut self, stream: usize, addr: u64) -> bool {
+        let last = &mut self.last_alloc[stream];
+        let taken = *last == addr;
+        if taken {
+            *last = 0;
+        }
+        taken
+    }
+
+    /// Ends the replay: every block still displaced is lost.
+    pub fn finish(&mut self) {
+        let displaced = std::mem::take(&mut self.displaced);
+        self.lost.extend(displaced.into_values());
     }
 
     pub fn live_bytes(&self) -> u64 {
         self.live_bytes
-    }
-
-    pub fn live_blocks(&self) -> impl Iterator<Item = &Block> {
-        self.live.values()
-    }
-
-    pub fn live_count(&self) -> usize {
-        self.live.len()
     }
 
     /// Frees that released blocks the capture never saw allocated, once the replay is over.

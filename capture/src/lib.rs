@@ -14,7 +14,7 @@
 //! The definitions (what counts as an allocation, a leak, a temporary allocation, the peak)
 //! are those of the specification and are shared by every front end.
 
-// The one exception is the memory map in `Capture::open`.
+// The exceptions are the memory map in `Capture::open` and a prefetch hint in `AddrMap`.
 #![deny(unsafe_code)]
 
 mod addr_map;
@@ -22,16 +22,19 @@ mod capture;
 mod error;
 mod events;
 mod heap;
+mod index;
 mod modules;
 mod sites;
 mod stacks;
 mod summary;
 mod symbols;
+mod tables;
 
 pub use capture::{Capture, Ending};
 pub use error::Error;
 pub use events::{DecodeProblem, Event, EventKind, Events};
-pub use memprof_format::{AllocKind, StackRef};
+pub use index::HeapIndex;
+pub use memprof_format::{AllocKind, Lifetime, StackRef};
 pub use modules::Module;
 pub use sites::{analyze, rank, Metric, Range, Site};
 pub use stacks::{NodeId, Stacks};

@@ -1,13 +1,9 @@
 //! The symbol tables stored in a capture: what each recorded return address resolved to.
 
 use std::collections::HashMap;
-use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
-use memprof_format::{
-    chunk, encode, encoded_len_bound, header as h, module_status, read_u64, ChunkState, Record,
-};
-use memprof_format::{CHUNK_HEADER_SIZE, CHUNK_MAGIC, CHUNK_SIZE, HEADER_SIZE, SYMBOLS_TID};
+use memprof_format::{module_status, Record};
 
 use crate::{Capture, Error};
 
@@ -135,68 +131,26 @@ impl SymbolTableBuilder {
 
     /// Appends the table to the capture at `path` as chunks of its own.
     pub fn append_to(&self, path: &Path) -> Result<(), Error> {
-        let io = |error| Error::Io {
-            path: path.to_path_buf(),
-            error,
-        };
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
-        let mut header = vec![0u8; HEADER_SIZE];
-        std::io::Read::read_exact(&mut file, &mut header).map_err(io)?;
-        let mut chunks = read_u64(&header, h::CHUNKS).unwrap_or(0);
-        let mut buf = vec![0u8; CHUNK_SIZE];
-        let mut pos = CHUNK_HEADER_SIZE;
-        let mut state = ChunkState::new(0);
-        let mut flush = |buf: &mut Vec<u8>, pos: usize, chunks: &mut u64| -> Result<(), Error> {
-            buf[chunk::MAGIC..chunk::MAGIC + 4].copy_from_slice(&CHUNK_MAGIC.to_le_bytes());
-            buf[chunk::TID..chunk::TID + 4].copy_from_slice(&SYMBOLS_TID.to_le_bytes());
-            buf[chunk::USED..chunk::USED + 4]
-                .copy_from_slice(&((pos - CHUNK_HEADER_SIZE) as u32).to_le_bytes());
-            file.seek(SeekFrom::Start(
-                HEADER_SIZE as u64 + *chunks * CHUNK_SIZE as u64,
-            ))
-            .map_err(io)?;
-            file.write_all(buf).map_err(io)?;
-            *chunks += 1;
-            buf.fill(0);
-            Ok(())
-        };
-        for r in &self.records {
-            let rec = match r {
-                OwnedRecord::String(id, s) => Record::SymbolString {
-                    id: *id,
-                    text: s.as_bytes(),
-                },
-                &OwnedRecord::Frame {
-                    ip,
-                    depth,
-                    function,
-                    file,
-                    line,
-                } => Record::SymbolFrame {
-                    ip,
-                    depth,
-                    function,
-                    file,
-                    line,
-                },
-                &OwnedRecord::Status { base, status } => Record::ModuleStatus { base, status },
-            };
-            if pos + encoded_len_bound(&rec) > CHUNK_SIZE {
-                flush(&mut buf, pos, &mut chunks)?;
-                pos = CHUNK_HEADER_SIZE;
-                state = ChunkState::new(0);
-            }
-            pos += encode(&mut buf[pos..], &mut state, &rec);
-        }
-        if pos > CHUNK_HEADER_SIZE {
-            flush(&mut buf, pos, &mut chunks)?;
-        }
-        file.seek(SeekFrom::Start(h::CHUNKS as u64)).map_err(io)?;
-        file.write_all(&chunks.to_le_bytes()).map_err(io)?;
-        Ok(())
+        let records = self.records.iter().map(|r| match r {
+            OwnedRecord::String(id, s) => Record::SymbolString {
+                id: *id,
+                text: s.as_bytes(),
+            },
+            &OwnedRecord::Frame {
+                ip,
+                depth,
+                function,
+                file,
+                line,
+            } => Record::SymbolFrame {
+                ip,
+                depth,
+                function,
+                file,
+                line,
+            },
+            &OwnedRecord::Status { base, status } => Record::ModuleStatus { base, status },
+        });
+        crate::tables::append_records(path, records)
     }
 }

@@ -1,6 +1,6 @@
 //! The reader on captures built in memory: exact figures, and no panic whatever the bytes.
 
-use memprof_capture::{Capture, Error, Stacks, Summary};
+use memprof_capture::{analyze, Capture, Error, HeapIndex, Range, Site, Stacks, Summary};
 use memprof_format::{chunk, encode, header as h, AllocKind, ChunkState, Record, StackRef};
 use memprof_format::{CHUNK_HEADER_SIZE, CHUNK_MAGIC, CHUNK_SIZE, HEADER_SIZE, MAGIC, VERSION};
 
@@ -269,4 +269,62 @@ fn a_free_stamped_before_its_allocation_by_another_thread_still_matches() {
         (s.allocations, s.frees, s.leaked_blocks, s.untracked_frees),
         (1, 1, 0, 0)
     );
+}
+
+/// Summary and sites, sites in stack order.
+fn analysis(c: &Capture, range: Range) -> (Summary, Vec<Site>) {
+    let (s, mut sites) = analyze(c, range);
+    sites.sort_by_key(|s| s.stack);
+    (s, sites)
+}
+
+fn scratch(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("memprof-{name}-{}.mprof", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_stored_heap_index_gives_the_figures_of_a_replay() {
+    let path = scratch("index", &sample());
+    let before = Capture::open(&path).unwrap();
+    assert!(!HeapIndex::is_in(&before));
+    let ranges = [
+        Range::ALL,
+        Range { from: 0, to: 24 },
+        Range { from: 11, to: 26 },
+        Range { from: 25, to: 100 },
+    ];
+    let expected: Vec<_> = ranges.iter().map(|&r| analysis(&before, r)).collect();
+    // The heap peaks at 300 bytes within (0, 24], with the realloc at 21.
+    assert_eq!(expected[1].1[0].peak_bytes, 300);
+    HeapIndex::build(&before).append_to(&path).unwrap();
+    let after = Capture::open(&path).unwrap();
+    assert!(HeapIndex::is_in(&after) && HeapIndex::of(&after).is_stored());
+    for (&r, e) in ranges.iter().zip(&expected) {
+        assert_eq!(&analysis(&after, r), e, "range {r:?}");
+    }
+    // Stacks and modules come from the index's copies now.
+    assert_eq!(
+        Stacks::read(&after).frames(stack(2)).collect::<Vec<_>>(),
+        vec![0x401234, 0x401000]
+    );
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn an_index_that_does_not_fit_the_records_is_not_trusted() {
+    let path = scratch("misfit", &sample());
+    let expected = analysis(&Capture::open(&path).unwrap(), Range::ALL);
+    // An index of another capture with as many threads but other allocations.
+    let other = build(
+        &[(100, vec![alloc(1, 0x10, 1)]), (101, vec![])],
+        h::flags::EXITED,
+    );
+    let other = Capture::from_bytes("other", other).unwrap();
+    HeapIndex::build(&other).append_to(&path).unwrap();
+    let c = Capture::open(&path).unwrap();
+    assert!(HeapIndex::is_in(&c));
+    assert_eq!(analysis(&c, Range::ALL), expected);
+    std::fs::remove_file(&path).ok();
 }

@@ -1,9 +1,10 @@
-//! Resolving a capture's addresses after the run, stored in the capture so that it reads the
-//! same on another machine.
+//! What `memprof run` adds to a capture after the run: its addresses resolved, so that it
+//! reads the same on another machine, and its heap index, so that every analysis reads each
+//! thread's records once instead of replaying them all in time order.
 
 use std::path::Path;
 
-use memprof_capture::{Capture, Module, SymbolFrame, SymbolTableBuilder};
+use memprof_capture::{Capture, Ending, HeapIndex, Module, SymbolFrame, SymbolTableBuilder};
 use memprof_format::module_status;
 use memprof_symbols::{Symbolizer, Unresolved};
 
@@ -25,6 +26,25 @@ pub fn symbolize(path: &Path) -> anyhow::Result<Outcome> {
     };
     builder.append_to(path)?;
     Ok(outcome)
+}
+
+/// Opens the capture at `path` for analysis. The first analysis of a capture builds its heap
+/// index and appends it to the file, so that later ones start at once; a capture that cannot
+/// be written is indexed in memory each time instead.
+pub fn open_indexed(path: &Path) -> anyhow::Result<Capture> {
+    let capture = Capture::open(path)?;
+    // A capture that its program may still be writing is left alone.
+    let writing = capture.ending() == Ending::CutShort
+        && Path::new(&format!("/proc/{}", capture.pid())).exists();
+    if HeapIndex::is_in(&capture) || writing {
+        return Ok(capture);
+    }
+    let index = HeapIndex::build(&capture);
+    if index.append_to(path).is_err() {
+        return Ok(capture);
+    }
+    drop(index);
+    Ok(Capture::open(path)?)
 }
 
 fn resolve_all(addresses: &[u64], modules: &[Module]) -> (SymbolTableBuilder, Outcome) {

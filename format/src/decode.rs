@@ -14,6 +14,7 @@ pub enum DecodeError {
 
 /// Decodes the record at the start of `buf`, returning it and its length; `Ok(None)` at a zero
 /// tag (the unwritten rest of a chunk) or at the end of `buf`.
+#[inline]
 pub fn decode<'a>(
     buf: &'a [u8],
     st: &mut ChunkState,
@@ -26,7 +27,7 @@ pub fn decode<'a>(
     }
     let mut pos = 1;
     let mut s = *st;
-    let rec = decode_body(tag, buf, &mut pos, &mut s).ok_or({
+    let rec = decode_body(tag, buf, &mut pos, &mut s).ok_or_else(|| {
         if is_known_tag(tag) {
             DecodeError::Incomplete
         } else {
@@ -54,9 +55,12 @@ fn is_known_tag(tag: u8) -> bool {
                 | TAG_SYMBOL_STRING
                 | TAG_SYMBOL_FRAME
                 | TAG_MODULE_STATUS
+                | TAG_HEAP_INDEX
+                | TAG_LIFETIMES
         )
 }
 
+#[inline(always)]
 fn decode_body<'a>(
     tag: u8,
     buf: &'a [u8],
@@ -138,6 +142,17 @@ fn decode_body<'a>(
         TAG_MARKER => Record::Marker {
             time: st.get_time(buf, pos)?,
             label: get_bytes(buf, pos)?,
+        },
+        TAG_HEAP_INDEX => Record::HeapIndex {
+            peak_bytes: read_varint(buf, pos)?,
+            peak_time: read_varint(buf, pos)?,
+            untracked_frees: read_varint(buf, pos)?,
+            lost_frees: read_varint(buf, pos)?,
+            threads: read_varint(buf, pos)?,
+        },
+        TAG_LIFETIMES => Record::Lifetimes {
+            thread: read_varint(buf, pos)?,
+            data: get_bytes(buf, pos)?,
         },
         _ => return None,
     })

@@ -52,8 +52,51 @@ pub const CHUNK_SIZE: usize = 64 * 1024;
 pub const CHUNK_HEADER_SIZE: usize = 32;
 /// Magic at the start of every claimed chunk ("MPCK" little-endian).
 pub const CHUNK_MAGIC: u32 = u32::from_le_bytes(*b"MPCK");
-/// Chunks with this thread id hold the symbol tables `memprof run` appends after the run.
+/// Chunks with this thread id hold the tables `memprof run` appends after the run: symbol
+/// tables and the heap index.
 pub const SYMBOLS_TID: u32 = 0;
+
+/// How long one allocation lived, as stored in [`Record::Lifetimes`]: the analysis reads each
+/// thread's records on their own, in order, and learns from this when each block ended
+/// without replaying every thread's events in time order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Still allocated when the recording ended.
+    Live,
+    /// Released `after` time units (shifted ticks) after it was allocated; `temporary` when
+    /// the allocating thread released it before allocating anything else.
+    Freed { after: u64, temporary: bool },
+    /// Its address was allocated again `after` time units later and no free of it was ever
+    /// recorded (records are missing): no longer live, but not counted as freed.
+    Lost { after: u64 },
+}
+
+impl Lifetime {
+    /// The varint value stored for this lifetime.
+    pub fn code(self) -> u64 {
+        match self {
+            Lifetime::Live => 0,
+            Lifetime::Freed { after, temporary } => (after << 2 | u64::from(temporary)) + 1,
+            Lifetime::Lost { after } => (after << 2 | 2) + 1,
+        }
+    }
+
+    /// The inverse of [`Lifetime::code`].
+    pub fn from_code(code: u64) -> Lifetime {
+        let Some(v) = code.checked_sub(1) else {
+            return Lifetime::Live;
+        };
+        let after = v >> 2;
+        if v & 2 != 0 {
+            Lifetime::Lost { after }
+        } else {
+            Lifetime::Freed {
+                after,
+                temporary: v & 1 != 0,
+            }
+        }
+    }
+}
 
 /// Values of [`Record::ModuleStatus`]'s `status`.
 pub mod module_status {

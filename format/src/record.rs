@@ -28,6 +28,8 @@ pub(crate) const TAG_MARKER: u8 = 0x80;
 pub(crate) const TAG_SYMBOL_STRING: u8 = 0x90;
 pub(crate) const TAG_SYMBOL_FRAME: u8 = 0x91;
 pub(crate) const TAG_MODULE_STATUS: u8 = 0x92;
+pub(crate) const TAG_HEAP_INDEX: u8 = 0xa0;
+pub(crate) const TAG_LIFETIMES: u8 = 0xa1;
 
 /// Which allocating function produced a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -153,6 +155,20 @@ pub enum Record<'a> {
     },
     /// How the module mapped at `base` could be symbolized (see `module_status`).
     ModuleStatus { base: u64, status: u64 },
+    /// Heads the heap index written after the run: the figures that only a replay of every
+    /// thread's events in time order can give. `threads` is the number of recorded threads the
+    /// index covers.
+    HeapIndex {
+        peak_bytes: u64,
+        peak_time: u64,
+        untracked_frees: u64,
+        lost_frees: u64,
+        threads: u64,
+    },
+    /// The next lifetimes of the allocations of recorded thread number `thread` (in the order
+    /// of thread ids), one varint per allocation in that thread's record order (see
+    /// `lifetime`).
+    Lifetimes { thread: u64, data: &'a [u8] },
 }
 
 /// Delta-encoding state of one chunk; starts at `(base_time, 0)` for every chunk.
@@ -191,11 +207,13 @@ impl ChunkState {
         write_varint(buf, pos, code);
     }
 
+    #[inline(always)]
     pub(crate) fn get_time(&mut self, buf: &[u8], pos: &mut usize) -> Option<u64> {
         self.time = self.time.checked_add(read_varint(buf, pos)?)?;
         Some(self.time)
     }
 
+    #[inline(always)]
     pub(crate) fn get_addr(&mut self, buf: &[u8], pos: &mut usize) -> Option<u64> {
         let code = read_varint(buf, pos)?;
         let delta = if code & 1 == 0 {
@@ -213,6 +231,7 @@ fn put_stack(buf: &mut [u8], pos: &mut usize, s: StackRef) {
     write_varint(buf, pos, (s.node << 1) | s.truncated as u64);
 }
 
+#[inline(always)]
 pub(crate) fn get_stack(buf: &[u8], pos: &mut usize) -> Option<StackRef> {
     let v = read_varint(buf, pos)?;
     Some(StackRef {
@@ -247,6 +266,7 @@ pub fn encoded_len_bound(rec: &Record) -> usize {
         }
         Record::Marker { label, .. } => MAX_FIXED_RECORD + label.len().min(MAX_PATH_BYTES),
         Record::SymbolString { text, .. } => MAX_FIXED_RECORD + text.len().min(MAX_PATH_BYTES),
+        Record::Lifetimes { data, .. } => MAX_FIXED_RECORD + data.len().min(MAX_PATH_BYTES),
         _ => MAX_FIXED_RECORD,
     }
 }
@@ -375,6 +395,23 @@ pub fn encode(buf: &mut [u8], st: &mut ChunkState, rec: &Record) -> usize {
             st.put_time(buf, &mut pos, time);
             put_bytes(buf, &mut pos, label);
             TAG_MARKER
+        }
+        Record::HeapIndex {
+            peak_bytes,
+            peak_time,
+            untracked_frees,
+            lost_frees,
+            threads,
+        } => {
+            for v in [peak_bytes, peak_time, untracked_frees, lost_frees, threads] {
+                write_varint(buf, &mut pos, v);
+            }
+            TAG_HEAP_INDEX
+        }
+        Record::Lifetimes { thread, data } => {
+            write_varint(buf, &mut pos, thread);
+            put_bytes(buf, &mut pos, data);
+            TAG_LIFETIMES
         }
     };
     buf[0] = tag;

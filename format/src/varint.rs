@@ -17,8 +17,24 @@ pub fn write_varint(buf: &mut [u8], pos: &mut usize, mut v: u64) {
 
 /// Reads an unsigned LEB128 varint at `buf[*pos..]`, advancing `pos`; `None` when it runs past
 /// the end of `buf` or is longer than 10 bytes.
-#[inline]
+#[inline(always)]
 pub fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    // Most values in a capture take one or two bytes.
+    if let Some(&[b0, b1]) = buf.get(*pos..*pos + 2) {
+        if b0 < 0x80 {
+            *pos += 1;
+            return Some(u64::from(b0));
+        }
+        if b1 < 0x80 {
+            *pos += 2;
+            return Some(u64::from(b0 & 0x7f) | u64::from(b1) << 7);
+        }
+    }
+    read_varint_slow(buf, pos)
+}
+
+#[inline(never)]
+fn read_varint_slow(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     let mut shift = 0u32;
     loop {

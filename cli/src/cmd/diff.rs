@@ -95,7 +95,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
             "diff compares two moments: give --from and --to, not --at",
         );
     }
-    let a = Capture::open(&args.a)?;
+    let a = crate::symbolize::open_indexed(&args.a)?;
     let mut rows: HashMap<Vec<String>, Row> = HashMap::new();
     let (sa, sb);
     match &args.b {
@@ -106,7 +106,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
                     "give either two captures or one capture with --from and --to",
                 );
             }
-            let b = Capture::open(b_path)?;
+            let b = crate::symbolize::open_indexed(b_path)?;
             if program(&a) != program(&b) {
                 return fail(
                     2,

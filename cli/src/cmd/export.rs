@@ -3,14 +3,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use memprof_capture::Capture;
-
 use super::report::{metric, metric_name};
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::stacks::{Line, Resolved};
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let capture = Capture::open(&args.capture)?;
+    let capture = crate::symbolize::open_indexed(&args.capture)?;
     let r = &args.range;
     let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;
     let (summary, mut sites) = memprof_capture::analyze(&capture, range);

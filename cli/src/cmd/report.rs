@@ -10,7 +10,7 @@ use crate::stacks::{Line, Resolved, Resolver};
 use crate::units;
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let capture = Capture::open(&args.capture)?;
+    let capture = crate::symbolize::open_indexed(&args.capture)?;
     let metric = metric(args.sort);
     let r = &args.range;
     let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;

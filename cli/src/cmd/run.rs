@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use memprof_capture::{Capture, Summary};
+use memprof_capture::Summary;
 use memprof_format::header as h;
 
 use super::fail;
@@ -96,7 +96,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     match seal(&path, status.code(), status.signal()) {
         Ok(true) => {
-            let children = if args.follow_fork || args.follow_exec { child_captures(&path, started) } else { vec![] };
+            let children = if args.follow_fork || args.follow_exec {
+                child_captures(&path, started)
+            } else {
+                vec![]
+            };
             if !args.no_symbols {
                 for p in std::iter::once(&path).chain(&children) {
                     symbolize(p);
@@ -267,7 +271,7 @@ fn seal(path: &Path, code: Option<i32>, signal: Option<i32>) -> std::io::Result<
 }
 
 fn print_summary(path: &Path) -> anyhow::Result<()> {
-    let capture = Capture::open(path)?;
+    let capture = crate::symbolize::open_indexed(path)?;
     let summary = Summary::of(&capture);
     let mut err = std::io::stderr().lock();
     writeln!(

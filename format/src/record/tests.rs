@@ -3,7 +3,7 @@
 use super::*;
 use crate::decode::{decode, DecodeError};
 
-fn samples() -> [Record<'static>; 15] {
+fn samples() -> [Record<'static>; 17] {
     let stack = StackRef {
         node: 42,
         truncated: true,
@@ -80,6 +80,17 @@ fn samples() -> [Record<'static>; 15] {
             base: 0x7f00_0000_0000,
             status: crate::module_status::CHANGED,
         },
+        Record::HeapIndex {
+            peak_bytes: 17_235_200,
+            peak_time: 1 << 40,
+            untracked_frees: 3,
+            lost_frees: 0,
+            threads: 5,
+        },
+        Record::Lifetimes {
+            thread: 2,
+            data: &[0, 5, 0x81, 0x01],
+        },
     ]
 }
 
@@ -147,4 +158,28 @@ fn typical_records_are_small() {
         addr: 0x5555_5550_0000,
     };
     assert!(encode(&mut buf, &mut st, &f) <= 5);
+}
+
+#[test]
+fn lifetimes_round_trip() {
+    use crate::Lifetime;
+    for l in [
+        Lifetime::Live,
+        Lifetime::Freed {
+            after: 0,
+            temporary: true,
+        },
+        Lifetime::Freed {
+            after: 123_456,
+            temporary: false,
+        },
+        Lifetime::Lost { after: 7 },
+        Lifetime::Freed {
+            after: u64::MAX >> 3,
+            temporary: false,
+        },
+    ] {
+        assert_eq!(Lifetime::from_code(l.code()), l);
+    }
+    assert_eq!(Lifetime::Live.code(), 0);
 }

@@ -1,0 +1,259 @@
+//! The heap index: when each allocation ended, and the figures that need every thread's events
+//! in time order (the peak, frees of unknown blocks).
+//!
+//! Matching frees to allocations means replaying the merged events through a map of live
+//! blocks, which costs far more than reading the records. `memprof run` does it once, after
+//! the run, and appends the result to the capture; every later analysis then reads each
+//! thread's records on its own, in order, with the lifetime of each allocation beside it. A
+//! capture without an index (recorded elsewhere, or cut short before it was sealed) is indexed
+//! in memory when it is read.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use memprof_format::{Lifetime, Record, MAX_PATH_BYTES};
+
+use crate::heap::{AllocId, Block, FreeOutcome, Heap};
+use crate::tables::append_records;
+use crate::{Capture, Error, EventKind};
+
+/// The heap index of a capture.
+pub struct HeapIndex<'a> {
+    pub peak_bytes: u64,
+    /// Record time of the peak.
+    pub peak_time: u64,
+    /// Frees of blocks the capture never saw allocated.
+    pub untracked_frees: u64,
+    /// Blocks whose address was allocated again with no free of them recorded.
+    pub lost_frees: u64,
+    /// Per thread stream (in the order of [`Capture::threads`]), the encoded lifetimes, in
+    /// pieces that each end at a whole varint.
+    lifetimes: Vec<Vec<Cow<'a, [u8]>>>,
+    /// A built index carries copies of the capture's stack and module records, stored with
+    /// it so that reading the stacks does not mean reading every record again.
+    copies: Vec<Record<'a>>,
+    stored: bool,
+}
+
+impl<'a> HeapIndex<'a> {
+    /// The index stored in `capture`, or, when it has none (or one that does not fit its
+    /// threads), one built now.
+    pub fn of(capture: &'a Capture) -> HeapIndex<'a> {
+        HeapIndex::stored(capture).unwrap_or_else(|| HeapIndex::build(capture))
+    }
+
+    /// Whether the index was read from the capture rather than built.
+    pub fn is_stored(&self) -> bool {
+        self.stored
+    }
+
+    fn stored(capture: &'a Capture) -> Option<HeapIndex<'a>> {
+        let mut index: Option<HeapIndex> = None;
+        for rec in capture.symbol_records() {
+            match rec {
+                Record::HeapIndex {
+                    peak_bytes,
+                    peak_time,
+                    untracked_frees,
+                    lost_frees,
+                    threads,
+                } => {
+                    if threads != capture.threads.len() as u64 || index.is_some() {
+                        return None;
+                    }
+                    index = Some(HeapIndex {
+                        peak_bytes,
+                        peak_time,
+                        untracked_frees,
+                        lost_frees,
+                        lifetimes: vec![Vec::new(); capture.threads.len()],
+                        copies: Vec::new(),
+                        stored: true,
+                    });
+                }
+                Record::Lifetimes { thread, data } => {
+                    let pieces = index.as_mut()?.lifetimes.get_mut(thread as usize)?;
+                    pieces.push(Cow::Borrowed(data));
+                }
+                _ => {}
+            }
+        }
+        index
+    }
+
+    /// Whether `capture` holds a heap index (and with it copies of its stack and module
+    /// records among its tables).
+    pub fn is_in(capture: &Capture) -> bool {
+        capture
+            .symbol_records()
+            .any(|r| matches!(r, Record::HeapIndex { .. }))
+    }
+
+    /// Replays the events of `capture` in time order to build its index.
+    pub fn build(capture: &'a Capture) -> HeapIndex<'a> {
+        let streams = capture.threads.len();
+        let mut heap = Heap::new(streams, crate::summary::skew(capture));
+        let mut codes: Vec<Vec<u64>> = vec![Vec::new(); streams];
+        let (mut peak_bytes, mut peak_time) = (0, 0);
+        let mut untracked = 0;
+        let end = |f: crate::heap::Freed, time: u64, codes: &mut Vec<Vec<u64>>| {
+            let b = f.block;
+            codes[b.id.stream as usize][b.id.ordinal as usize] = Lifetime::Freed {
+                after: time.saturating_sub(b.time),
+                temporary: f.temporary,
+            }
+            .code();
+        };
+        let mut events = capture.events();
+        // Events are read this far ahead of their replay, so that the slots of the addresses
+        // they touch are already in cache when their turn comes.
+        const AHEAD: usize = 24;
+        let mut ahead = std::collections::VecDeque::with_capacity(AHEAD);
+        loop {
+            while ahead.len() < AHEAD {
+                let Some((stream, e)) = events.next_with_stream() else {
+                    break;
+                };
+                if let EventKind::Alloc { addr, .. } | EventKind::Free { addr } = e.kind {
+                    heap.prefetch(addr);
+                }
+                ahead.push_back((stream, e));
+            }
+            let Some((stream, e)) = ahead.pop_front() else {
+                break;
+            };
+            match e.kind {
+                EventKind::Alloc { size, addr, .. } => {
+                    let ordinal = codes[stream].len() as u32;
+                    codes[stream].push(Lifetime::Live.code());
+                    let id = AllocId {
+                        stream: stream as u32,
+                        ordinal,
+                    };
+                    let block = Block {
+                        size,
+                        time: e.time,
+                        id,
+                    };
+                    if let Some(f) = heap.alloc(e.time, stream, addr, block) {
+                        end(f, e.time, &mut codes);
+                    } else if heap.live_bytes() > peak_bytes {
+                        (peak_bytes, peak_time) = (heap.live_bytes(), e.time);
+                    }
+                }
+                EventKind::Free { addr } => match heap.free(e.time, stream, addr) {
+                    FreeOutcome::Released(f) => end(f, e.time, &mut codes),
+                    FreeOutcome::Pending => {}
+                    FreeOutcome::Untracked => untracked += 1,
+                },
+                _ => {}
+            }
+        }
+        heap.finish();
+        for (b, time) in &heap.lost {
+            codes[b.id.stream as usize][b.id.ordinal as usize] = Lifetime::Lost {
+                after: time.saturating_sub(b.time),
+            }
+            .code();
+        }
+        let lifetimes = codes
+            .iter()
+            .map(|c| encode_pieces(c).into_iter().map(Cow::Owned).collect())
+            .collect();
+        HeapIndex {
+            peak_bytes,
+            peak_time,
+            untracked_frees: untracked + heap.untracked_frees(),
+            lost_frees: heap.lost.len() as u64,
+            lifetimes,
+            copies: capture
+                .records()
+                .filter(|r| {
+                    matches!(
+                        r,
+                        Record::StackNode { .. }
+                            | Record::ModuleLoad { .. }
+                            | Record::ModuleUnload { .. }
+                    )
+                })
+                .collect(),
+            stored: false,
+        }
+    }
+
+    /// Appends this index to the capture file at `path` (the capture it was built from).
+    pub fn append_to(&self, path: &Path) -> Result<(), Error> {
+        let head = Record::HeapIndex {
+            peak_bytes: self.peak_bytes,
+            peak_time: self.peak_time,
+            untracked_frees: self.untracked_frees,
+            lost_frees: self.lost_frees,
+            threads: self.lifetimes.len() as u64,
+        };
+        let pieces = self.lifetimes.iter().enumerate().flat_map(|(t, pieces)| {
+            pieces.iter().map(move |data| Record::Lifetimes {
+                thread: t as u64,
+                data,
+            })
+        });
+        let records = std::iter::once(head)
+            .chain(self.copies.iter().copied())
+            .chain(pieces);
+        append_records(path, records)
+    }
+
+    /// The lifetimes of thread stream `stream`'s allocations, in its record order.
+    pub(crate) fn lifetimes(&self, stream: usize) -> Lifetimes<'_> {
+        Lifetimes {
+            pieces: self.lifetimes.get(stream).map_or(&[], Vec::as_slice),
+            piece: 0,
+            pos: 0,
+        }
+    }
+}
+
+/// Encodes lifetime codes as varints, in pieces small enough for one record.
+fn encode_pieces(codes: &[u64]) -> Vec<Vec<u8>> {
+    let mut pieces = Vec::new();
+    let mut cur = Vec::with_capacity(MAX_PATH_BYTES);
+    for &c in codes {
+        if cur.len() + 10 > MAX_PATH_BYTES {
+            pieces.push(std::mem::replace(
+                &mut cur,
+                Vec::with_capacity(MAX_PATH_BYTES),
+            ));
+        }
+        let mut buf = [0u8; 10];
+        let mut n = 0;
+        memprof_format::write_varint(&mut buf, &mut n, c);
+        cur.extend_from_slice(&buf[..n]);
+    }
+    if !cur.is_empty() {
+        pieces.push(cur);
+    }
+    pieces
+}
+
+/// Reads one stream's lifetimes in order.
+pub(crate) struct Lifetimes<'i> {
+    pieces: &'i [Cow<'i, [u8]>],
+    piece: usize,
+    pos: usize,
+}
+
+impl Iterator for Lifetimes<'_> {
+    type Item = Lifetime;
+
+    #[inline]
+    fn next(&mut self) -> Option<Lifetime> {
+        loop {
+            let p = self.pieces.get(self.piece)?;
+            if self.pos < p.len() {
+                let code = memprof_format::read_varint(p, &mut self.pos)?;
+                return Some(Lifetime::from_code(code));
+            }
+            self.piece += 1;
+            self.pos = 0;
+        }
+    }
+}
