@@ -67,10 +67,11 @@ pub struct DecodeProblem {
     pub what: &'static str,
 }
 
-/// Decodes one thread's chunks in order.
+/// Decodes one thread's chunks (or a run of them) in order.
 pub(crate) struct ThreadStream<'a> {
     bytes: &'a [u8],
-    thread: &'a ThreadChunks,
+    tid: ThreadId,
+    chunks: &'a [(std::ops::Range<usize>, u64)],
     chunk: usize,
     pos: usize,
     state: ChunkState,
@@ -81,10 +82,20 @@ pub(crate) struct ThreadStream<'a> {
 
 impl<'a> ThreadStream<'a> {
     pub fn new(bytes: &'a [u8], thread: &'a ThreadChunks) -> Self {
-        let (pos, base) = thread.chunks.first().map_or((0, 0), |(r, b)| (r.start, *b));
+        ThreadStream::of_chunks(bytes, thread.tid, &thread.chunks)
+    }
+
+    /// A stream of some of a thread's chunks.
+    pub fn of_chunks(
+        bytes: &'a [u8],
+        tid: ThreadId,
+        chunks: &'a [(std::ops::Range<usize>, u64)],
+    ) -> Self {
+        let (pos, base) = chunks.first().map_or((0, 0), |(r, b)| (r.start, *b));
         ThreadStream {
             bytes,
-            thread,
+            tid,
+            chunks,
             chunk: 0,
             pos,
             state: ChunkState::new(base),
@@ -93,10 +104,15 @@ impl<'a> ThreadStream<'a> {
         }
     }
 
+    /// Which of the stream's chunks the last record came from.
+    pub fn chunk(&self) -> usize {
+        self.chunk
+    }
+
     /// The next record of the thread, `None` at its end.
     pub fn next_record(&mut self) -> Option<Record<'a>> {
         loop {
-            let (range, _) = self.thread.chunks.get(self.chunk)?;
+            let (range, _) = self.chunks.get(self.chunk)?;
             let end = range.end;
             match decode(&self.bytes[self.pos.min(end)..end], &mut self.state) {
                 Ok(Some((rec, len))) => {
@@ -115,7 +131,7 @@ impl<'a> ThreadStream<'a> {
                 }
             }
             self.chunk += 1;
-            if let Some((r, base)) = self.thread.chunks.get(self.chunk) {
+            if let Some((r, base)) = self.chunks.get(self.chunk) {
                 self.pos = r.start;
                 self.state = ChunkState::new(*base);
             }
@@ -126,7 +142,7 @@ impl<'a> ThreadStream<'a> {
         if let Some(e) = self.pending.take() {
             return Some(e);
         }
-        let thread = self.thread.tid;
+        let thread = self.tid;
         let ev = |time, kind| Some(Event { time, thread, kind });
         loop {
             return match self.next_record()? {
@@ -212,7 +228,8 @@ impl<'a> ThreadStream<'a> {
 pub struct Events<'a> {
     streams: Vec<ThreadStream<'a>>,
     heads: BinaryHeap<Reverse<(u64, usize)>>,
-    current: Vec<Option<Event<'a>>>,
+    /// Each stream's next event, and the chunk it came from.
+    current: Vec<Option<(Event<'a>, usize)>>,
 }
 
 impl<'a> Events<'a> {
@@ -227,8 +244,8 @@ impl<'a> Events<'a> {
         let mut current = Vec::with_capacity(streams.len());
         // One stream is read directly, without the merge.
         for (i, s) in streams.iter_mut().enumerate().filter(|_| streams_len > 1) {
-            let e = s.next_event();
-            if let Some(e) = &e {
+            let e = s.next_event().map(|e| (e, s.chunk()));
+            if let Some((e, _)) = &e {
                 heads.push(Reverse((e.time, i)));
             }
             current.push(e);
@@ -250,18 +267,21 @@ impl<'a> Events<'a> {
 }
 
 impl<'a> Events<'a> {
-    /// The next event and the number of its thread stream (in [`Capture`]'s thread order).
-    pub(crate) fn next_with_stream(&mut self) -> Option<(usize, Event<'a>)> {
+    /// The next event, the number of its thread stream (in [`Capture`]'s thread order) and
+    /// the number of the chunk within that stream it came from.
+    pub(crate) fn next_located(&mut self) -> Option<(usize, usize, Event<'a>)> {
         if self.streams.len() == 1 {
-            return Some((0, self.streams[0].next_event()?));
+            let e = self.streams[0].next_event()?;
+            return Some((0, self.streams[0].chunk(), e));
         }
         let Reverse((_, i)) = self.heads.pop()?;
-        let e = self.current[i].take()?;
-        if let Some(n) = self.streams[i].next_event() {
+        let (e, chunk) = self.current[i].take()?;
+        let s = &mut self.streams[i];
+        if let Some(n) = s.next_event() {
             self.heads.push(Reverse((n.time, i)));
-            self.current[i] = Some(n);
+            self.current[i] = Some((n, s.chunk()));
         }
-        Some((i, e))
+        Some((i, chunk, e))
     }
 }
 
@@ -269,7 +289,7 @@ impl<'a> Iterator for Events<'a> {
     type Item = Event<'a>;
 
     fn next(&mut self) -> Option<Event<'a>> {
-        self.next_with_stream().map(|(_, e)| e)
+        self.next_located().map(|(_, _, e)| e)
     }
 }
 

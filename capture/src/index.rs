@@ -27,8 +27,9 @@ pub struct HeapIndex<'a> {
     /// Blocks whose address was allocated again with no free of them recorded.
     pub lost_frees: u64,
     /// Per thread stream (in the order of [`Capture::threads`]), the encoded lifetimes, in
-    /// pieces that each end at a whole varint.
-    lifetimes: Vec<Vec<Cow<'a, [u8]>>>,
+    /// pieces that each end at a whole varint, with the stream's chunk they belong to (in
+    /// order), so that chunks can be read apart from each other.
+    lifetimes: Vec<Vec<(usize, Cow<'a, [u8]>)>>,
     /// A built index carries copies of the capture's stack and module records, stored with
     /// it so that reading the stacks does not mean reading every record again.
     copies: Vec<Record<'a>>,
@@ -71,9 +72,17 @@ impl<'a> HeapIndex<'a> {
                         stored: true,
                     });
                 }
-                Record::Lifetimes { thread, data } => {
+                Record::Lifetimes {
+                    thread,
+                    chunk,
+                    data,
+                } => {
                     let pieces = index.as_mut()?.lifetimes.get_mut(thread as usize)?;
-                    pieces.push(Cow::Borrowed(data));
+                    let chunk = usize::try_from(chunk).ok()?;
+                    if pieces.last().is_some_and(|(c, _)| *c > chunk) {
+                        return None;
+                    }
+                    pieces.push((chunk, Cow::Borrowed(data)));
                 }
                 _ => {}
             }
@@ -94,6 +103,8 @@ impl<'a> HeapIndex<'a> {
         let streams = capture.threads.len();
         let mut heap = Heap::new(streams, crate::summary::skew(capture));
         let mut codes: Vec<Vec<u64>> = vec![Vec::new(); streams];
+        // Per stream, the number of its first allocation in each of its chunks.
+        let mut chunk_starts: Vec<Vec<usize>> = vec![Vec::new(); streams];
         let (mut peak_bytes, mut peak_time) = (0, 0);
         let mut untracked = 0;
         let end = |f: crate::heap::Freed, time: u64, codes: &mut Vec<Vec<u64>>| {
@@ -111,19 +122,23 @@ impl<'a> HeapIndex<'a> {
         let mut ahead = std::collections::VecDeque::with_capacity(AHEAD);
         loop {
             while ahead.len() < AHEAD {
-                let Some((stream, e)) = events.next_with_stream() else {
+                let Some((stream, chunk, e)) = events.next_located() else {
                     break;
                 };
                 if let EventKind::Alloc { addr, .. } | EventKind::Free { addr } = e.kind {
                     heap.prefetch(addr);
                 }
-                ahead.push_back((stream, e));
+                ahead.push_back((stream, chunk, e));
             }
-            let Some((stream, e)) = ahead.pop_front() else {
+            let Some((stream, chunk, e)) = ahead.pop_front() else {
                 break;
             };
             match e.kind {
                 EventKind::Alloc { size, addr, .. } => {
+                    let starts = &mut chunk_starts[stream];
+                    while starts.len() <= chunk {
+                        starts.push(codes[stream].len());
+                    }
                     let ordinal = codes[stream].len() as u32;
                     codes[stream].push(Lifetime::Live.code());
                     let id = AllocId {
@@ -158,7 +173,18 @@ impl<'a> HeapIndex<'a> {
         }
         let lifetimes = codes
             .iter()
-            .map(|c| encode_pieces(c).into_iter().map(Cow::Owned).collect())
+            .zip(&chunk_starts)
+            .map(|(codes, starts)| {
+                let ends = starts.iter().skip(1).copied().chain([codes.len()]);
+                let chunks = starts.iter().zip(ends).enumerate();
+                chunks
+                    .flat_map(|(chunk, (&from, to))| {
+                        encode_pieces(&codes[from..to])
+                            .into_iter()
+                            .map(move |p| (chunk, Cow::Owned(p)))
+                    })
+                    .collect()
+            })
             .collect();
         HeapIndex {
             peak_bytes,
@@ -191,8 +217,9 @@ impl<'a> HeapIndex<'a> {
             threads: self.lifetimes.len() as u64,
         };
         let pieces = self.lifetimes.iter().enumerate().flat_map(|(t, pieces)| {
-            pieces.iter().map(move |data| Record::Lifetimes {
+            pieces.iter().map(move |(chunk, data)| Record::Lifetimes {
                 thread: t as u64,
+                chunk: *chunk as u64,
                 data,
             })
         });
@@ -202,10 +229,14 @@ impl<'a> HeapIndex<'a> {
         append_records(path, records)
     }
 
-    /// The lifetimes of thread stream `stream`'s allocations, in its record order.
-    pub(crate) fn lifetimes(&self, stream: usize) -> Lifetimes<'_> {
+    /// The lifetimes of the allocations in chunks `chunks` of thread stream `stream`, in
+    /// record order.
+    pub(crate) fn lifetimes(&self, stream: usize, chunks: std::ops::Range<usize>) -> Lifetimes<'_> {
+        let all = self.lifetimes.get(stream).map_or(&[][..], Vec::as_slice);
+        let from = all.partition_point(|(c, _)| *c < chunks.start);
+        let to = all.partition_point(|(c, _)| *c < chunks.end);
         Lifetimes {
-            pieces: self.lifetimes.get(stream).map_or(&[], Vec::as_slice),
+            pieces: &all[from..to],
             piece: 0,
             pos: 0,
         }
@@ -236,7 +267,7 @@ fn encode_pieces(codes: &[u64]) -> Vec<Vec<u8>> {
 
 /// Reads one stream's lifetimes in order.
 pub(crate) struct Lifetimes<'i> {
-    pieces: &'i [Cow<'i, [u8]>],
+    pieces: &'i [(usize, Cow<'i, [u8]>)],
     piece: usize,
     pos: usize,
 }
@@ -247,7 +278,7 @@ impl Iterator for Lifetimes<'_> {
     #[inline]
     fn next(&mut self) -> Option<Lifetime> {
         loop {
-            let p = self.pieces.get(self.piece)?;
+            let (_, p) = self.pieces.get(self.piece)?;
             if self.pos < p.len() {
                 let code = memprof_format::read_varint(p, &mut self.pos)?;
                 return Some(Lifetime::from_code(code));

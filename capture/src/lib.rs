@@ -24,6 +24,7 @@ mod events;
 mod heap;
 mod index;
 mod modules;
+mod scan;
 mod sites;
 mod stacks;
 mod summary;

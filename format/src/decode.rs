@@ -152,6 +152,7 @@ fn decode_body<'a>(
         },
         TAG_LIFETIMES => Record::Lifetimes {
             thread: read_varint(buf, pos)?,
+            chunk: read_varint(buf, pos)?,
             data: get_bytes(buf, pos)?,
         },
         _ => return None,

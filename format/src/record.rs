@@ -165,10 +165,14 @@ pub enum Record<'a> {
         lost_frees: u64,
         threads: u64,
     },
-    /// The next lifetimes of the allocations of recorded thread number `thread` (in the order
-    /// of thread ids), one varint per allocation in that thread's record order (see
-    /// `lifetime`).
-    Lifetimes { thread: u64, data: &'a [u8] },
+    /// The next lifetimes of the allocations in chunk number `chunk` of recorded thread number
+    /// `thread` (both counted in file order among the thread ids' chunks), one varint
+    /// ([`crate::Lifetime::code`]) per allocation in record order.
+    Lifetimes {
+        thread: u64,
+        chunk: u64,
+        data: &'a [u8],
+    },
 }
 
 /// Delta-encoding state of one chunk; starts at `(base_time, 0)` for every chunk.
@@ -408,8 +412,13 @@ pub fn encode(buf: &mut [u8], st: &mut ChunkState, rec: &Record) -> usize {
             }
             TAG_HEAP_INDEX
         }
-        Record::Lifetimes { thread, data } => {
+        Record::Lifetimes {
+            thread,
+            chunk,
+            data,
+        } => {
             write_varint(buf, &mut pos, thread);
+            write_varint(buf, &mut pos, chunk);
             put_bytes(buf, &mut pos, data);
             TAG_LIFETIMES
         }

@@ -89,6 +89,7 @@ fn samples() -> [Record<'static>; 17] {
         },
         Record::Lifetimes {
             thread: 2,
+            chunk: 7,
             data: &[0, 5, 0x81, 0x01],
         },
     ]

@@ -1,0 +1,251 @@
+//! One read of every thread's records beside the heap index: the summary and the sites of a
+//! range. Chunks decode on their own, so runs of them are read on every core at once.
+
+use std::ops::Range as Span;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rustc_hash::FxHashMap as HashMap;
+
+use memprof_format::Lifetime;
+
+use crate::events::ThreadStream;
+use crate::index::HeapIndex;
+use crate::sites::end_of;
+use crate::{Capture, DecodeProblem, EventKind, NodeId, Range, Site, Summary};
+
+/// Chunks read as one piece of work: enough to make the hand-over cheap, few enough to share
+/// a capture of a few hundred chunks between cores evenly.
+const CHUNKS_PER_PART: usize = 16;
+
+/// A run of one thread stream's chunks.
+struct Part {
+    stream: usize,
+    chunks: Span<usize>,
+}
+
+/// What the reading of some parts found.
+#[derive(Default)]
+struct Partial {
+    summary: Summary,
+    sites: SiteTable,
+    last_time: u64,
+    problem: Option<DecodeProblem>,
+    /// The index did not fit the records.
+    misfit: bool,
+}
+
+/// The summary and the sites of `range`, whose peak (if it has one) is at `peak_time`. `None`
+/// when the index does not fit the records.
+pub(crate) fn scan(
+    capture: &Capture,
+    index: &HeapIndex,
+    range: Range,
+    peak_time: Option<u64>,
+) -> Option<(Summary, Vec<Site>)> {
+    let parts: Vec<Part> = capture
+        .threads
+        .iter()
+        .enumerate()
+        .flat_map(|(stream, t)| {
+            (0..t.chunks.len())
+                .step_by(CHUNKS_PER_PART)
+                .map(move |c| Part {
+                    stream,
+                    chunks: c..(c + CHUNKS_PER_PART).min(t.chunks.len()),
+                })
+        })
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, parts.len().max(1));
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut p = Partial::default();
+        while let Some(part) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
+            read_part(capture, index, part, range, peak_time, &mut p);
+        }
+        p
+    };
+    let partials: Vec<Partial> = std::thread::scope(|s| {
+        let others: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        let mut all = vec![work()];
+        all.extend(others.into_iter().map(|h| h.join().expect("scan worker")));
+        all
+    });
+    let mut s = Summary::from_header(capture);
+    let mut sites = SiteTable::default();
+    let (mut last_time, mut problem) = (0, None::<DecodeProblem>);
+    for p in partials {
+        if p.misfit {
+            return None;
+        }
+        add(&mut s, &p.summary);
+        sites.merge(p.sites);
+        last_time = last_time.max(p.last_time);
+        if let Some(q) = p.problem {
+            if problem.is_none_or(|r| q.offset < r.offset) {
+                problem = Some(q);
+            }
+        }
+    }
+    s.peak_bytes = index.peak_bytes;
+    s.peak_time_ns = capture.ns(index.peak_time);
+    s.untracked_frees = index.untracked_frees;
+    s.lost_frees = index.lost_frees;
+    s.corruption = problem.map(|p| format!("{} at offset {}", p.what, p.offset));
+    s.duration_ns = capture
+        .clock()
+        .end_ns()
+        .unwrap_or(0)
+        .max(capture.ns(last_time));
+    Some((s, sites.into_sites()))
+}
+
+/// Adds the counts of `b` to `a`.
+fn add(a: &mut Summary, b: &Summary) {
+    a.allocations += b.allocations;
+    a.frees += b.frees;
+    a.bytes_allocated += b.bytes_allocated;
+    a.failed_allocations += b.failed_allocations;
+    a.leaked_bytes += b.leaked_bytes;
+    a.leaked_blocks += b.leaked_blocks;
+    a.temporary_allocations += b.temporary_allocations;
+    a.markers += b.markers;
+    a.truncated_stacks += b.truncated_stacks;
+}
+
+fn read_part(
+    capture: &Capture,
+    index: &HeapIndex,
+    part: &Part,
+    range: Range,
+    peak_time: Option<u64>,
+    out: &mut Partial,
+) {
+    let thread = &capture.threads[part.stream];
+    let chunks = &thread.chunks[part.chunks.clone()];
+    let mut stream = ThreadStream::of_chunks(capture.bytes(), thread.tid, chunks);
+    let mut lifetimes = index.lifetimes(part.stream, part.chunks.clone());
+    let s = &mut out.summary;
+    while let Some(e) = stream.next_event() {
+        out.last_time = out.last_time.max(e.time);
+        let (size, stack) = match e.kind {
+            EventKind::Alloc { size, stack, .. } => (size, stack),
+            EventKind::Failed { .. } => {
+                s.failed_allocations += 1;
+                continue;
+            }
+            EventKind::Marker { .. } => {
+                s.markers += 1;
+                continue;
+            }
+            _ => continue,
+        };
+        let Some(lifetime) = lifetimes.next() else {
+            out.misfit = true;
+            return;
+        };
+        s.allocations += 1;
+        s.bytes_allocated += size;
+        s.truncated_stacks += u64::from(stack.truncated);
+        let mut temporary = false;
+        match lifetime {
+            Lifetime::Live => {
+                s.leaked_bytes += size;
+                s.leaked_blocks += 1;
+            }
+            Lifetime::Freed { temporary: t, .. } => {
+                s.frees += 1;
+                s.temporary_allocations += u64::from(t);
+                temporary = t;
+            }
+            Lifetime::Lost { .. } => {}
+        }
+        let end = end_of(e.time, lifetime);
+        let in_range = range.contains(e.time);
+        let at_peak = peak_time.is_some_and(|p| e.time <= p && end.is_none_or(|e| e > p));
+        if !in_range && !at_peak {
+            continue;
+        }
+        let site = out.sites.get(NodeId(stack.node));
+        if at_peak {
+            site.peak_bytes += size;
+        }
+        if in_range {
+            site.allocations += 1;
+            site.bytes += size;
+            site.min_size = site.min_size.min(size);
+            site.max_size = site.max_size.max(size);
+            let ended_in_range = end.is_some_and(|e| e <= range.to);
+            if temporary && ended_in_range {
+                site.temporary += 1;
+            }
+            if !ended_in_range {
+                site.leaked_bytes += size;
+                site.leaked_blocks += 1;
+            }
+        }
+    }
+    if lifetimes.next().is_some() {
+        out.misfit = true;
+    }
+    if let Some(p) = stream.problem {
+        if out.problem.is_none_or(|q| p.offset < q.offset) {
+            out.problem = Some(p);
+        }
+    }
+}
+/// Sites by stack, with the last one looked up kept at hand (allocations come in runs from
+/// one stack).
+#[derive(Default)]
+struct SiteTable {
+    by_stack: HashMap<NodeId, usize>,
+    sites: Vec<Site>,
+    last: Option<(NodeId, usize)>,
+}
+
+impl SiteTable {
+    fn get(&mut self, stack: NodeId) -> &mut Site {
+        let i = match self.last {
+            Some((s, i)) if s == stack => i,
+            _ => {
+                let next = self.sites.len();
+                let i = *self.by_stack.entry(stack).or_insert(next);
+                if i == next {
+                    self.sites.push(Site {
+                        stack,
+                        min_size: u64::MAX,
+                        ..Site::default()
+                    });
+                }
+                self.last = Some((stack, i));
+                i
+            }
+        };
+        &mut self.sites[i]
+    }
+
+    /// Adds the sites of `other`.
+    fn merge(&mut self, other: SiteTable) {
+        for o in other.sites {
+            let s = self.get(o.stack);
+            s.allocations += o.allocations;
+            s.bytes += o.bytes;
+            s.min_size = s.min_size.min(o.min_size);
+            s.max_size = s.max_size.max(o.max_size);
+            s.temporary += o.temporary;
+            s.peak_bytes += o.peak_bytes;
+            s.leaked_bytes += o.leaked_bytes;
+            s.leaked_blocks += o.leaked_blocks;
+        }
+    }
+
+    fn into_sites(mut self) -> Vec<Site> {
+        for s in &mut self.sites {
+            if s.allocations == 0 {
+                s.min_size = 0;
+            }
+        }
+        self.sites
+    }
+}
