@@ -161,6 +161,8 @@ fn for_each_alloc(
 pub(crate) fn end_of(time: u64, lifetime: Lifetime) -> Option<u64> {
     match lifetime {
         Lifetime::Live => None,
-        Lifetime::Freed { after, .. } | Lifetime::Lost { after } => Some(time + after),
+        Lifetime::Freed { after, .. } | Lifetime::Lost { after } => {
+            Some(time.saturating_add(after))
+        }
     }
 }

@@ -328,3 +328,31 @@ fn an_index_that_does_not_fit_the_records_is_not_trusted() {
     assert_eq!(analysis(&c, Range::ALL), expected);
     std::fs::remove_file(&path).ok();
 }
+
+#[test]
+fn a_corrupt_heap_index_never_panics() {
+    let path = scratch("corrupt-index", &sample());
+    HeapIndex::build(&Capture::open(&path).unwrap())
+        .append_to(&path)
+        .unwrap();
+    let base = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    let tables = HEADER_SIZE + 2 * CHUNK_SIZE;
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..2000 {
+        let mut b = base.clone();
+        for _ in 0..1 + rng % 4 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let i = tables + (rng as usize) % (CHUNK_HEADER_SIZE + 120);
+            b[i] = (rng >> 32) as u8;
+        }
+        if let Ok(c) = Capture::from_bytes("fuzz", b) {
+            for range in [Range::ALL, Range { from: 0, to: 24 }] {
+                let _ = analyze(&c, range);
+            }
+            let _ = Stacks::read(&c).frames(stack(2)).count();
+        }
+    }
+}
