@@ -239,16 +239,17 @@ impl<'a> Events<'a> {
             .iter()
             .map(|t| ThreadStream::new(capture.bytes(), t))
             .collect();
-        let streams_len = streams.len();
         let mut heads = BinaryHeap::new();
         let mut current = Vec::with_capacity(streams.len());
         // One stream is read directly, without the merge.
-        for (i, s) in streams.iter_mut().enumerate().filter(|_| streams_len > 1) {
-            let e = s.next_event().map(|e| (e, s.chunk()));
-            if let Some((e, _)) = &e {
-                heads.push(Reverse((e.time, i)));
+        if streams.len() > 1 {
+            for (i, s) in streams.iter_mut().enumerate() {
+                let e = s.next_event().map(|e| (e, s.chunk()));
+                if let Some((e, _)) = &e {
+                    heads.push(Reverse((e.time, i)));
+                }
+                current.push(e);
             }
-            current.push(e);
         }
         Events {
             streams,
@@ -264,9 +265,7 @@ impl<'a> Events<'a> {
             .filter_map(|s| s.problem)
             .min_by_key(|p| p.offset)
     }
-}
 
-impl<'a> Events<'a> {
     /// The next event, the number of its thread stream (in [`Capture`]'s thread order) and
     /// the number of the chunk within that stream it came from.
     pub(crate) fn next_located(&mut self) -> Option<(usize, usize, Event<'a>)> {

@@ -2,10 +2,10 @@
 //! in time order (the peak, frees of unknown blocks).
 //!
 //! Matching frees to allocations means replaying the merged events through a map of live
-//! blocks, which costs far more than reading the records. `memprof run` does it once, after
-//! the run, and appends the result to the capture; every later analysis then reads each
+//! blocks, which costs far more than reading the records. The first analysis of a capture
+//! does it once and appends the result to the file; every later analysis then reads each
 //! thread's records on its own, in order, with the lifetime of each allocation beside it. A
-//! capture without an index (recorded elsewhere, or cut short before it was sealed) is indexed
+//! capture without an index (one that cannot be written, or still being recorded) is indexed
 //! in memory when it is read.
 
 use std::borrow::Cow;

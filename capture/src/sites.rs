@@ -86,18 +86,18 @@ impl Range {
 /// (built now if the capture has none stored).
 pub fn analyze(capture: &Capture, range: Range) -> (Summary, Vec<Site>) {
     let index = HeapIndex::of(capture);
-    let scan = |index: &HeapIndex| {
+    let read = |index: &HeapIndex| {
         let peak = match range {
             Range::ALL => Some((index.peak_bytes, index.peak_time)).filter(|p| p.0 > 0),
             _ => peak_in(capture, index, range)?,
         };
         scan(capture, index, range, peak.map(|p| p.1))
     };
-    match scan(&index) {
+    match read(&index) {
         Some(found) => found,
         // A stored index that does not fit the records (a capture modified after it was
         // sealed): build one from the records themselves.
-        None => scan(&HeapIndex::build(capture)).expect("a built index fits its records"),
+        None => read(&HeapIndex::build(capture)).expect("a built index fits its records"),
     }
 }
 

@@ -36,7 +36,9 @@ pub fn open_indexed(path: &Path) -> anyhow::Result<Capture> {
     // A capture that its program may still be writing is left alone.
     let writing = capture.ending() == Ending::CutShort
         && Path::new(&format!("/proc/{}", capture.pid())).exists();
-    if HeapIndex::is_in(&capture) || writing {
+    // Nor is one that cannot be written: it would be indexed twice, here and by the analysis.
+    let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
+    if HeapIndex::is_in(&capture) || writing || !writable {
         return Ok(capture);
     }
     let index = HeapIndex::build(&capture);
