@@ -8,7 +8,6 @@ mod cli;
 mod cmd;
 mod elf;
 mod preload;
-mod stacks;
 mod symbolize;
 mod timespec;
 mod units;

@@ -9,8 +9,8 @@ use memprof_capture::{Capture, Range, Site};
 
 use super::fail;
 use crate::cli::DiffArgs;
-use crate::stacks::{Line, Resolved};
 use crate::units;
+use memprof_capture::{Line, Resolved};
 
 /// Figures of one call stack on both sides.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -32,26 +32,9 @@ impl Row {
     }
 }
 
-/// A call stack as both captures can name it: function names, or module and offset where
-/// there is no symbol (addresses move between runs).
-fn key(lines: &[Line], modules: &[memprof_capture::Module]) -> Vec<String> {
-    lines
-        .iter()
-        .map(|l| match &l.function {
-            Some(f) => f.clone(),
-            None => match modules
-                .iter()
-                .rfind(|m| m.contains(l.address.saturating_sub(1)))
-            {
-                Some(m) => format!(
-                    "{}+{:#x}",
-                    m.path.rsplit('/').next().unwrap_or(&m.path),
-                    l.address - m.base
-                ),
-                None => "?".to_string(),
-            },
-        })
-        .collect()
+/// A call stack as both captures can name it (see [`Line::function_key`]).
+fn key(lines: &[Line]) -> Vec<String> {
+    lines.iter().map(Line::function_key).collect()
 }
 
 /// Adds `sites` of one side to `rows`, keyed by symbolic stack.
@@ -66,7 +49,7 @@ fn add(
     let resolver = resolved.resolver();
     for s in sites {
         let lines = resolver.lines(s.stack, usize::MAX);
-        let row = rows.entry(key(&lines, &resolved.modules)).or_default();
+        let row = rows.entry(key(&lines)).or_default();
         if new {
             row.new_live_bytes += s.leaked_bytes;
             row.new_live_blocks += s.leaked_blocks;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::report::{metric, metric_name};
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::stacks::{Line, Resolved};
+use memprof_capture::{Line, Resolved};
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let capture = crate::symbolize::open_indexed(&args.capture)?;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use memprof_capture::{Capture, Metric, Range, Site, Summary};
 
 use crate::cli::{ReportArgs, Sort};
-use crate::stacks::{Line, Resolved, Resolver};
 use crate::units;
+use memprof_capture::{Line, Resolved, Resolver};
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let capture = crate::symbolize::open_indexed(&args.capture)?;

@@ -1,9 +1,10 @@
 //! Call stacks as people read them: one line per function, inlined ones included.
 
-use memprof_capture::{Capture, Module, NodeId, StackRef, Stacks, Symbols};
+use crate::{Capture, Module, NodeId, StackRef, Stacks, Symbols};
 
-/// One printed frame.
-#[derive(Debug, Clone, serde::Serialize)]
+/// One frame of a call stack as shown: a function (an inlined one has a line of its own), or
+/// an address in a module where nothing resolved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Line {
     pub function: Option<String>,
     pub file: Option<String>,
@@ -12,6 +13,22 @@ pub struct Line {
     pub module: Option<String>,
     pub address: u64,
     pub inlined: bool,
+    /// The address relative to the module's load address, when unresolved.
+    #[serde(skip)]
+    pub offset: Option<u64>,
+}
+
+impl Line {
+    /// The name that gathers this frame's calls, the same in every run of the program: the
+    /// function, or the module and offset where nothing resolved (addresses move between
+    /// runs).
+    pub fn function_key(&self) -> String {
+        match (&self.function, &self.module, self.offset) {
+            (Some(f), _, _) => f.clone(),
+            (None, Some(m), Some(off)) => format!("{}+{off:#x}", short(m)),
+            _ => format!("{:#x}", self.address),
+        }
+    }
 }
 
 impl std::fmt::Display for Line {
@@ -33,7 +50,8 @@ impl std::fmt::Display for Line {
     }
 }
 
-fn short(path: &str) -> &str {
+/// The last part of a path.
+pub fn short(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
@@ -83,15 +101,15 @@ impl Resolver<'_> {
                 let module = self
                     .modules
                     .iter()
-                    .rfind(|m| m.contains(ip.saturating_sub(1)))
-                    .map(|m| m.path.clone());
+                    .rfind(|m| m.contains(ip.saturating_sub(1)));
                 out.push(Line {
                     function: None,
                     file: None,
                     line: None,
-                    module,
+                    module: module.map(|m| m.path.clone()),
                     address: ip,
                     inlined: false,
+                    offset: module.map(|m| ip - m.base),
                 });
             }
             for (i, f) in frames.iter().enumerate() {
@@ -102,6 +120,7 @@ impl Resolver<'_> {
                     module: None,
                     address: ip,
                     inlined: i + 1 < frames.len(),
+                    offset: None,
                 });
             }
             if out.len() >= depth {
