@@ -39,7 +39,7 @@ pub use index::HeapIndex;
 pub use memprof_format::{AllocKind, Lifetime, StackRef};
 pub use modules::Module;
 pub use resolve::{Line, Resolved, Resolver};
-pub use sites::{analyze, rank, Metric, Range, Site};
+pub use sites::{analyze, rank, Figures, Metric, Range, Site};
 pub use stacks::{NodeId, Stacks};
 pub use summary::Summary;
 pub use symbols::{SymbolFrame, SymbolTableBuilder, Symbols};

@@ -167,15 +167,12 @@ fn read_part(
         if !in_range && !at_peak {
             continue;
         }
-        let site = out.sites.get(NodeId(stack.node));
+        let site = &mut out.sites.get(NodeId(stack.node)).figures;
         if at_peak {
             site.peak_bytes += size;
         }
         if in_range {
-            site.allocations += 1;
-            site.bytes += size;
-            site.min_size = site.min_size.min(size);
-            site.max_size = site.max_size.max(size);
+            site.allocated(size);
             let ended_in_range = end.is_some_and(|e| e <= range.to);
             if temporary && ended_in_range {
                 site.temporary += 1;
@@ -214,7 +211,6 @@ impl SiteTable {
                 if i == next {
                     self.sites.push(Site {
                         stack,
-                        min_size: u64::MAX,
                         ..Site::default()
                     });
                 }
@@ -228,24 +224,11 @@ impl SiteTable {
     /// Adds the sites of `other`.
     fn merge(&mut self, other: SiteTable) {
         for o in other.sites {
-            let s = self.get(o.stack);
-            s.allocations += o.allocations;
-            s.bytes += o.bytes;
-            s.min_size = s.min_size.min(o.min_size);
-            s.max_size = s.max_size.max(o.max_size);
-            s.temporary += o.temporary;
-            s.peak_bytes += o.peak_bytes;
-            s.leaked_bytes += o.leaked_bytes;
-            s.leaked_blocks += o.leaked_blocks;
+            self.get(o.stack).figures.add(&o.figures);
         }
     }
 
-    fn into_sites(mut self) -> Vec<Site> {
-        for s in &mut self.sites {
-            if s.allocations == 0 {
-                s.min_size = 0;
-            }
-        }
+    fn into_sites(self) -> Vec<Site> {
         self.sites
     }
 }

@@ -7,21 +7,70 @@ use crate::index::HeapIndex;
 use crate::scan::scan;
 use crate::{Capture, EventKind, NodeId, Summary};
 
+/// What some allocations came to: those of one call stack, of a node of a call tree, or of a
+/// function.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Figures {
+    pub allocations: u64,
+    pub bytes: u64,
+    /// Smallest and largest request (0 when there were no allocations).
+    pub min_size: u64,
+    pub max_size: u64,
+    pub temporary: u64,
+    /// Bytes live at the moment of the peak.
+    pub peak_bytes: u64,
+    pub leaked_bytes: u64,
+    pub leaked_blocks: u64,
+}
+
+impl Figures {
+    pub fn value(&self, metric: Metric) -> u64 {
+        match metric {
+            Metric::Allocations => self.allocations,
+            Metric::Bytes => self.bytes,
+            Metric::Peak => self.peak_bytes,
+            Metric::Leaked => self.leaked_bytes,
+            Metric::Temporary => self.temporary,
+        }
+    }
+
+    /// Adds the figures of `other`.
+    pub fn add(&mut self, other: &Figures) {
+        if other.allocations > 0 {
+            self.min_size = match self.allocations {
+                0 => other.min_size,
+                _ => self.min_size.min(other.min_size),
+            };
+            self.max_size = self.max_size.max(other.max_size);
+        }
+        self.allocations += other.allocations;
+        self.bytes += other.bytes;
+        self.temporary += other.temporary;
+        self.peak_bytes += other.peak_bytes;
+        self.leaked_bytes += other.leaked_bytes;
+        self.leaked_blocks += other.leaked_blocks;
+    }
+
+    /// Counts one allocation of `size` bytes.
+    pub(crate) fn allocated(&mut self, size: u64) {
+        self.min_size = match self.allocations {
+            0 => size,
+            _ => self.min_size.min(size),
+        };
+        self.max_size = self.max_size.max(size);
+        self.allocations += 1;
+        self.bytes += size;
+    }
+}
+
 /// What one call stack allocated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Site {
     /// The stack's innermost trie node (see [`crate::Stacks::frames`]).
     #[serde(skip)]
     pub stack: NodeId,
-    pub allocations: u64,
-    pub bytes: u64,
-    pub min_size: u64,
-    pub max_size: u64,
-    pub temporary: u64,
-    /// Bytes of this stack live at the moment of the peak.
-    pub peak_bytes: u64,
-    pub leaked_bytes: u64,
-    pub leaked_blocks: u64,
+    #[serde(flatten)]
+    pub figures: Figures,
 }
 
 /// The metric to rank sites by.
@@ -36,13 +85,7 @@ pub enum Metric {
 
 impl Site {
     pub fn value(&self, metric: Metric) -> u64 {
-        match metric {
-            Metric::Allocations => self.allocations,
-            Metric::Bytes => self.bytes,
-            Metric::Peak => self.peak_bytes,
-            Metric::Leaked => self.leaked_bytes,
-            Metric::Temporary => self.temporary,
-        }
+        self.figures.value(metric)
     }
 }
 

@@ -297,7 +297,7 @@ fn a_stored_heap_index_gives_the_figures_of_a_replay() {
     ];
     let expected: Vec<_> = ranges.iter().map(|&r| analysis(&before, r)).collect();
     // The heap peaks at 300 bytes within (0, 24], with the realloc at 21.
-    assert_eq!(expected[1].1[0].peak_bytes, 300);
+    assert_eq!(expected[1].1[0].figures.peak_bytes, 300);
     HeapIndex::build(&before).append_to(&path).unwrap();
     let after = Capture::open(&path).unwrap();
     assert!(HeapIndex::is_in(&after) && HeapIndex::of(&after).is_stored());

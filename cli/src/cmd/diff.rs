@@ -51,13 +51,13 @@ fn add(
         let lines = resolver.lines(s.stack, usize::MAX);
         let row = rows.entry(key(&lines)).or_default();
         if new {
-            row.new_live_bytes += s.leaked_bytes;
-            row.new_live_blocks += s.leaked_blocks;
+            row.new_live_bytes += s.figures.leaked_bytes;
+            row.new_live_blocks += s.figures.leaked_blocks;
         } else {
-            row.allocations[side] += s.allocations;
-            row.bytes[side] += s.bytes;
-            row.live_bytes[side] += s.leaked_bytes;
-            row.live_blocks[side] += s.leaked_blocks;
+            row.allocations[side] += s.figures.allocations;
+            row.bytes[side] += s.figures.bytes;
+            row.live_bytes[side] += s.figures.leaked_bytes;
+            row.live_blocks[side] += s.figures.leaked_blocks;
         }
         if row.frames.is_empty() {
             row.frames = lines;

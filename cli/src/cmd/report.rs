@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use memprof_capture::{Capture, Metric, Range, Site, Summary};
+use memprof_capture::{Capture, Figures, Metric, Range, Site, Summary};
 
 use crate::cli::{ReportArgs, Sort};
 use crate::units;
@@ -154,34 +154,9 @@ fn write_sites(
         1 => writeln!(out, "Top call stack by {}:", metric_name(metric))?,
         n => writeln!(out, "Top {n} call stacks by {}:", metric_name(metric))?,
     }
-    writeln!(
-        out,
-        "{:>4} {:>12} {:>10} {:>10} {:>10} {:>10} {:>9}  min / avg / max size",
-        "#",
-        "allocations",
-        "bytes",
-        "peak",
-        if ranged { "live@end" } else { "leaked" },
-        "temporary",
-        "%"
-    )?;
-    let total = total.max(1);
+    writeln!(out, "{:>4} {}  min / avg / max size", "#", header(ranged))?;
     for (i, s) in sites.iter().enumerate() {
-        let avg = s.bytes / s.allocations.max(1);
-        writeln!(
-            out,
-            "{:>4} {:>12} {:>10} {:>10} {:>10} {:>10} {:>8.1}%  {} / {} / {}",
-            i + 1,
-            units::count(s.allocations),
-            units::bytes(s.bytes),
-            units::bytes(s.peak_bytes),
-            units::bytes(s.leaked_bytes),
-            units::count(s.temporary),
-            s.value(metric) as f64 * 100.0 / total as f64,
-            units::count(s.min_size),
-            units::count(avg),
-            units::count(s.max_size),
-        )?;
+        writeln!(out, "{:>4} {}", i + 1, columns(&s.figures, metric, total))?;
         let lines = resolver.lines(s.stack, depth);
         if lines.is_empty() {
             writeln!(
@@ -278,4 +253,34 @@ pub fn write_summary(out: &mut impl Write, capture: &Capture, s: &Summary) -> st
         row(out, "corruption", c.clone())?;
     }
     Ok(())
+}
+
+/// The headings of [`columns`].
+pub fn header(ranged: bool) -> String {
+    format!(
+        "{:>12} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "allocations",
+        "bytes",
+        "peak",
+        if ranged { "live@end" } else { "leaked" },
+        "temporary",
+        "%"
+    )
+}
+
+/// The figures of a row as aligned columns: counts, bytes, the share of `total` by `metric`,
+/// and min / avg / max size.
+pub fn columns(f: &Figures, metric: Metric, total: u64) -> String {
+    format!(
+        "{:>12} {:>10} {:>10} {:>10} {:>10} {:>8.1}%  {} / {} / {}",
+        units::count(f.allocations),
+        units::bytes(f.bytes),
+        units::bytes(f.peak_bytes),
+        units::bytes(f.leaked_bytes),
+        units::count(f.temporary),
+        f.value(metric) as f64 * 100.0 / total.max(1) as f64,
+        units::count(f.min_size),
+        units::count(f.bytes / f.allocations.max(1)),
+        units::count(f.max_size),
+    )
 }
