@@ -31,6 +31,7 @@ mod stacks;
 mod summary;
 mod symbols;
 mod tables;
+mod tree;
 
 pub use capture::{Capture, Ending};
 pub use error::Error;
@@ -43,6 +44,7 @@ pub use sites::{analyze, rank, Figures, Metric, Range, Site};
 pub use stacks::{NodeId, Stacks};
 pub use summary::Summary;
 pub use symbols::{SymbolFrame, SymbolTableBuilder, Symbols};
+pub use tree::{functions, neighbours, CallTree, Direction, FunctionFigures, TreeNode, TreeNodeId};
 
 /// Kernel id of a recorded thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

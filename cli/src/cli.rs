@@ -120,9 +120,18 @@ pub struct ReportArgs {
     /// How many call stacks to show.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
-    /// Frames shown per call stack.
+    /// Frames shown per call stack (levels, with --tree).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub depth: usize,
+    /// Show the call stacks as a call tree, or as a flat list of functions.
+    #[arg(long, value_enum, conflicts_with_all = ["callers", "callees"])]
+    pub tree: Option<TreeKind>,
+    /// Show the functions that call this function, with what went through each.
+    #[arg(long, value_name = "FUNCTION", conflicts_with = "callees")]
+    pub callers: Option<String>,
+    /// Show the functions this function calls, with what went through each.
+    #[arg(long, value_name = "FUNCTION")]
+    pub callees: Option<String>,
     #[command(flatten)]
     pub range: RangeArgs,
     /// Exit with status 1 if more than this was leaked (bytes; k, M, G, KiB, MiB, GiB suffixes).
@@ -131,6 +140,17 @@ pub struct ReportArgs {
     /// Exit with status 1 if the heap peaked above this (bytes; same suffixes).
     #[arg(long, value_name = "BYTES", value_parser = crate::units::parse_bytes)]
     pub fail_if_peak: Option<u64>,
+}
+
+/// How `report --tree` gathers the call stacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TreeKind {
+    /// From `main` down to the functions that allocated.
+    TopDown,
+    /// From the functions that allocated up to their callers.
+    BottomUp,
+    /// Every function, with what it allocated itself and what its callees did.
+    Functions,
 }
 
 /// Times: `1.5s`, `250ms`, `2` (seconds), `start`, `peak`, `end`, or a marker's label.

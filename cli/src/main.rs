@@ -31,8 +31,11 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    let pipe = Some(std::io::ErrorKind::BrokenPipe);
     err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        e.downcast_ref::<std::io::Error>().map(|io| io.kind()) == pipe
+            // JSON output fails with serde_json's error, which keeps the kind but does not
+            // chain to the I/O error.
+            || e.downcast_ref::<serde_json::Error>().and_then(|j| j.io_error_kind()) == pipe
     })
 }

@@ -4,6 +4,7 @@ mod diff;
 mod export;
 mod report;
 mod run;
+mod tree;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use memprof_capture::{Capture, Figures, Metric, Range, Site, Summary};
 
+use super::tree::{Shape, View};
 use crate::cli::{ReportArgs, Sort};
 use crate::units;
 use memprof_capture::{Line, Resolved, Resolver};
@@ -16,7 +17,32 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;
     let (summary, mut sites) = memprof_capture::analyze(&capture, range);
     memprof_capture::rank(&mut sites, metric);
-    sites.truncate(args.top);
+    let total = match metric {
+        Metric::Allocations => summary.allocations,
+        Metric::Bytes => summary.bytes_allocated,
+        Metric::Peak => summary.peak_bytes,
+        Metric::Leaked => summary.leaked_bytes,
+        Metric::Temporary => summary.temporary_allocations,
+    };
+    let shape = match (args.tree, &args.callers, &args.callees) {
+        (Some(kind), _, _) => Some(Shape::Tree(kind)),
+        (_, Some(f), _) => Some(Shape::Callers(f)),
+        (_, _, Some(f)) => Some(Shape::Callees(f)),
+        _ => None,
+    };
+    let view = shape.map(|kind| View {
+        kind,
+        metric,
+        total,
+        ranged: range != Range::ALL,
+        depth: args.depth,
+        top: args.top,
+    });
+    // The stacks themselves, unless they are shown gathered by function.
+    let stacks = match view {
+        Some(_) => &[][..],
+        None => &sites[..sites.len().min(args.top)],
+    };
     let resolved = Resolved::of(&capture);
     let resolver = resolved.resolver();
     let modules = &resolved.modules;
@@ -38,10 +64,11 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             summary: &'a Summary,
             #[serde(skip_serializing_if = "Option::is_none")]
             range: Option<Span>,
-            stacks: Vec<Row<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            stacks: Option<Vec<Row<'a>>>,
             modules: &'a [memprof_capture::Module],
         }
-        let rows = sites
+        let rows = stacks
             .iter()
             .map(|s| Row {
                 site: s,
@@ -55,20 +82,18 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         let json = Json {
             summary: &summary,
             range,
-            stacks: rows,
+            stacks: view.is_none().then_some(rows),
             modules,
         };
+        let mut json = serde_json::to_value(json)?;
+        if let (Some(view), Some(map)) = (&view, json.as_object_mut()) {
+            let (key, value) = super::tree::json(view, &sites, &resolver);
+            map.insert(key.to_string(), value);
+        }
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
     } else {
         write_summary(&mut out, &capture, &summary)?;
-        let total = match metric {
-            Metric::Allocations => summary.allocations,
-            Metric::Bytes => summary.bytes_allocated,
-            Metric::Peak => summary.peak_bytes,
-            Metric::Leaked => summary.leaked_bytes,
-            Metric::Temporary => summary.temporary_allocations,
-        };
         if range != Range::ALL {
             let to = capture.ns(range.to).min(summary.duration_ns);
             writeln!(
@@ -79,9 +104,12 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
                 units::seconds(to)
             )?;
         }
+        if let Some(view) = &view {
+            super::tree::write(&mut out, view, &sites, &resolver)?;
+        }
         write_sites(
             &mut out,
-            &sites,
+            stacks,
             metric,
             total,
             range != Range::ALL,
@@ -156,7 +184,14 @@ fn write_sites(
     }
     writeln!(out, "{:>4} {}  min / avg / max size", "#", header(ranged))?;
     for (i, s) in sites.iter().enumerate() {
-        writeln!(out, "{:>4} {}", i + 1, columns(&s.figures, metric, total))?;
+        let f = &s.figures;
+        writeln!(
+            out,
+            "{:>4} {}  {}",
+            i + 1,
+            columns(f, metric, total),
+            sizes(f)
+        )?;
         let lines = resolver.lines(s.stack, depth);
         if lines.is_empty() {
             writeln!(
@@ -268,19 +303,34 @@ pub fn header(ranged: bool) -> String {
     )
 }
 
-/// The figures of a row as aligned columns: counts, bytes, the share of `total` by `metric`,
-/// and min / avg / max size.
+/// The figures of a row as aligned columns: counts, bytes, and the share of `total` by
+/// `metric`.
 pub fn columns(f: &Figures, metric: Metric, total: u64) -> String {
     format!(
-        "{:>12} {:>10} {:>10} {:>10} {:>10} {:>8.1}%  {} / {} / {}",
+        "{:>12} {:>10} {:>10} {:>10} {:>10} {:>8.1}%",
         units::count(f.allocations),
         units::bytes(f.bytes),
         units::bytes(f.peak_bytes),
         units::bytes(f.leaked_bytes),
         units::count(f.temporary),
         f.value(metric) as f64 * 100.0 / total.max(1) as f64,
+    )
+}
+
+/// Smallest, average and largest request: `min / avg / max`.
+pub fn sizes(f: &Figures) -> String {
+    format!(
+        "{} / {} / {}",
         units::count(f.min_size),
         units::count(f.bytes / f.allocations.max(1)),
         units::count(f.max_size),
     )
+}
+
+/// A value of `metric`, in its unit.
+pub fn value_text(metric: Metric, v: u64) -> String {
+    match metric {
+        Metric::Allocations | Metric::Temporary => units::count(v),
+        Metric::Bytes | Metric::Peak | Metric::Leaked => units::bytes(v),
+    }
 }

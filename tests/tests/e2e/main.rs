@@ -12,3 +12,4 @@ mod snapshots;
 mod stress;
 mod symbols;
 mod threads;
+mod trees;

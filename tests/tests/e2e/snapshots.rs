@@ -36,3 +36,22 @@ fn report_of_known_leaks_peak_and_temporaries() {
         );
     }
 }
+
+#[test]
+fn call_tree_of_known_leaks() {
+    let s = Scratch::new("tree-snapshot");
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("leaks", &[], &prog, &["leaks"]);
+    assert_eq!(r.code(), Some(0));
+    let out = Command::new(memprof())
+        .args(["report", "--tree", "bottom-up", "--sort", "bytes"])
+        .args(["--top", "3", "--depth", "2"])
+        .arg(&r.capture)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!(
+        "tree_bottom_up_by_bytes",
+        normalized(&String::from_utf8_lossy(&out.stdout))
+    );
+}

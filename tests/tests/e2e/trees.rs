@@ -1,0 +1,82 @@
+//! `report --tree`, `--callers` and `--callees`: figures gathered by function.
+
+use memprof_tests::{report_json_with, Scratch};
+use serde_json::Value;
+
+fn find<'a>(rows: &'a Value, function: &str) -> &'a Value {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["function"] == function)
+        .unwrap_or_else(|| panic!("no {function} in {rows:#}"))
+}
+
+#[test]
+fn trees_functions_and_callers_name_the_leaks_peak_and_temporaries() {
+    let s = Scratch::new("trees");
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("leaks", &[], &prog, &["leaks"]);
+    assert_eq!(r.code(), Some(0));
+
+    // Bottom-up: the allocating function first, its caller under it.
+    let j = report_json_with(&r.capture, &["--tree", "bottom-up", "--sort", "leaked"]);
+    let tree = &j["tree"];
+    assert_eq!(tree["total"]["leaked_bytes"], 30_000);
+    let leak = &tree["children"][0];
+    assert_eq!(leak["function"], "leak_some");
+    assert_eq!(leak["total"]["leaked_blocks"], 30);
+    assert_eq!(leak["own"]["leaked_bytes"], 30_000);
+    let caller = &leak["children"][0];
+    assert_eq!(caller["function"], "mode_leaks");
+    assert_eq!(caller["total"]["leaked_bytes"], 30_000);
+    assert!(j.get("stacks").is_none());
+
+    // Top-down: everything runs through main; what main's callees did adds up under it.
+    let j = report_json_with(&r.capture, &["--tree", "top-down", "--depth", "64"]);
+    fn main_node(v: &Value) -> Option<&Value> {
+        if v["function"] == "main" {
+            return Some(v);
+        }
+        v["children"].as_array()?.iter().find_map(main_node)
+    }
+    let main = main_node(&j["tree"]).expect("main in the top-down tree");
+    let modes = find(&main["children"], "mode_leaks");
+    assert_eq!(modes["total"]["allocations"], 90);
+    assert_eq!(modes["total"]["bytes"], 1_030_800);
+    for (f, bytes) in [
+        ("leak_some", 30_000),
+        ("temporaries", 800),
+        ("peak", 1_000_000),
+    ] {
+        assert_eq!(find(&modes["children"], f)["total"]["bytes"], bytes, "{f}");
+    }
+
+    // The flat list: own figures are what a function allocated itself.
+    let j = report_json_with(&r.capture, &["--tree", "functions", "--sort", "temporary"]);
+    let t = find(&j["functions"], "temporaries");
+    assert_eq!(t["own"]["temporary"], 50);
+    assert_eq!(t["total"]["allocations"], 50);
+    let m = find(&j["functions"], "mode_leaks");
+    assert_eq!(m["own"]["allocations"], 0);
+    // And the last of peak()'s blocks, freed with no allocation after it.
+    assert_eq!(m["total"]["temporary"], 51);
+
+    // Callers and callees, by the peak.
+    let j = report_json_with(&r.capture, &["--callers", "peak", "--sort", "peak"]);
+    let c = find(&j["callers"], "mode_leaks");
+    assert_eq!(c["total"]["peak_bytes"], 1_000_000);
+    let j = report_json_with(&r.capture, &["--callees", "mode_leaks", "--sort", "peak"]);
+    // The leaked blocks were live at the peak too; the temporaries were not.
+    let callees: Vec<(&str, u64)> = j["callees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["function"].as_str().unwrap(),
+                c["total"]["peak_bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(callees, [("peak", 1_000_000), ("leak_some", 30_000)]);
+}
