@@ -150,6 +150,11 @@ impl Capture {
         self.threads.len()
     }
 
+    /// The kernel ids of the recorded threads, in ascending order.
+    pub fn thread_ids(&self) -> Vec<ThreadId> {
+        self.threads.iter().map(|t| t.tid).collect()
+    }
+
     /// Size of the capture file in bytes.
     pub fn len(&self) -> u64 {
         self.bytes().len() as u64

@@ -28,6 +28,8 @@ pub(crate) struct Freed {
     pub block: Block,
     /// Freed by the thread that allocated it, with no other allocation of that thread between.
     pub temporary: bool,
+    /// Freed by another thread than the one that allocated it.
+    pub elsewhere: bool,
 }
 
 /// What a free did.
@@ -108,10 +110,7 @@ impl Heap {
         if !self.displaced.is_empty() {
             if let Some((block, _)) = self.displaced.remove(&addr) {
                 // Already taken out of the live bytes.
-                return FreeOutcome::Released(Freed {
-                    block,
-                    temporary: self.took_last(stream, addr),
-                });
+                return FreeOutcome::Released(self.released(block, stream, addr));
             }
         }
         let Some(block) = self.live.remove(addr) else {
@@ -121,10 +120,16 @@ impl Heap {
             };
         };
         self.live_bytes -= block.size;
-        FreeOutcome::Released(Freed {
+        FreeOutcome::Released(self.released(block, stream, addr))
+    }
+
+    /// `block`, at `addr`, released by `stream`.
+    fn released(&mut self, block: Block, stream: usize, addr: u64) -> Freed {
+        Freed {
             block,
             temporary: self.took_last(stream, addr),
-        })
+            elsewhere: block.id.stream as usize != stream,
+        }
     }
 
     /// Starts loading what a later [`Heap::alloc`] or [`Heap::free`] of `addr` will look at.

@@ -112,6 +112,7 @@ impl<'a> HeapIndex<'a> {
             codes[b.id.stream as usize][b.id.ordinal as usize] = Lifetime::Freed {
                 after: time.saturating_sub(b.time),
                 temporary: f.temporary,
+                elsewhere: f.elsewhere,
             }
             .code();
         };

@@ -40,12 +40,12 @@ pub use index::HeapIndex;
 pub use memprof_format::{AllocKind, Lifetime, StackRef};
 pub use modules::Module;
 pub use resolve::{Line, Resolved, Resolver};
-pub use sites::{analyze, rank, Figures, Metric, Range, Site};
+pub use sites::{analyze, rank, Analysis, Figures, Metric, Range, Scope, Site, ThreadFigures};
 pub use stacks::{NodeId, Stacks};
 pub use summary::Summary;
 pub use symbols::{SymbolFrame, SymbolTableBuilder, Symbols};
 pub use tree::{functions, neighbours, CallTree, Direction, FunctionFigures, TreeNode, TreeNodeId};
 
 /// Kernel id of a recorded thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct ThreadId(pub u32);

@@ -11,7 +11,8 @@ use memprof_format::Lifetime;
 use crate::events::ThreadStream;
 use crate::index::HeapIndex;
 use crate::sites::end_of;
-use crate::{Capture, DecodeProblem, EventKind, NodeId, Range, Site, Summary};
+use crate::sites::{Analysis, Scope, ThreadFigures};
+use crate::{Capture, DecodeProblem, EventKind, Figures, NodeId, Site, Summary};
 
 /// Chunks read as one piece of work: enough to make the hand-over cheap, few enough to share
 /// a capture of a few hundred chunks between cores evenly.
@@ -28,20 +29,22 @@ struct Part {
 struct Partial {
     summary: Summary,
     sites: SiteTable,
+    /// Per thread stream.
+    threads: Vec<ThreadFigures>,
     last_time: u64,
     problem: Option<DecodeProblem>,
     /// The index did not fit the records.
     misfit: bool,
 }
 
-/// The summary and the sites of `range`, whose peak (if it has one) is at `peak_time`. `None`
-/// when the index does not fit the records.
+/// The analysis of `scope`, whose peak (if it has one) is at `peak_time`. `None` when the
+/// index does not fit the records.
 pub(crate) fn scan(
     capture: &Capture,
     index: &HeapIndex,
-    range: Range,
+    scope: Scope,
     peak_time: Option<u64>,
-) -> Option<(Summary, Vec<Site>)> {
+) -> Option<Analysis> {
     let parts: Vec<Part> = capture
         .threads
         .iter()
@@ -59,10 +62,21 @@ pub(crate) fn scan(
         .map_or(1, |n| n.get())
         .clamp(1, parts.len().max(1));
     let next = AtomicUsize::new(0);
+    let threads: Vec<ThreadFigures> = capture
+        .threads
+        .iter()
+        .map(|t| ThreadFigures {
+            thread: t.tid,
+            ..ThreadFigures::default()
+        })
+        .collect();
     let work = || {
-        let mut p = Partial::default();
+        let mut p = Partial {
+            threads: threads.clone(),
+            ..Partial::default()
+        };
         while let Some(part) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
-            read_part(capture, index, part, range, peak_time, &mut p);
+            read_part(capture, index, part, scope, peak_time, &mut p);
         }
         p
     };
@@ -74,6 +88,7 @@ pub(crate) fn scan(
     });
     let mut s = Summary::from_header(capture);
     let mut sites = SiteTable::default();
+    let mut threads = threads;
     let (mut last_time, mut problem) = (0, None::<DecodeProblem>);
     for p in partials {
         if p.misfit {
@@ -81,6 +96,10 @@ pub(crate) fn scan(
         }
         add(&mut s, &p.summary);
         sites.merge(p.sites);
+        for (all, part) in threads.iter_mut().zip(&p.threads) {
+            all.figures.add(&part.figures);
+            all.freed_by_other_threads += part.freed_by_other_threads;
+        }
         last_time = last_time.max(p.last_time);
         if let Some(q) = p.problem {
             if problem.is_none_or(|r| q.offset < r.offset) {
@@ -98,7 +117,11 @@ pub(crate) fn scan(
         .end_ns()
         .unwrap_or(0)
         .max(capture.ns(last_time));
-    Some((s, sites.into_sites()))
+    Some(Analysis {
+        summary: s,
+        sites: sites.into_sites(),
+        threads,
+    })
 }
 
 /// Adds the counts of `b` to `a`.
@@ -112,16 +135,21 @@ fn add(a: &mut Summary, b: &Summary) {
     a.temporary_allocations += b.temporary_allocations;
     a.markers += b.markers;
     a.truncated_stacks += b.truncated_stacks;
+    a.cross_thread_frees += b.cross_thread_frees;
 }
 
 fn read_part(
     capture: &Capture,
     index: &HeapIndex,
     part: &Part,
-    range: Range,
+    scope: Scope,
     peak_time: Option<u64>,
     out: &mut Partial,
 ) {
+    let range = scope.range;
+    let in_scope = scope
+        .thread
+        .is_none_or(|t| t == capture.threads[part.stream].tid);
     let thread = &capture.threads[part.stream];
     let chunks = &thread.chunks[part.chunks.clone()];
     let mut stream = ThreadStream::of_chunks(capture.bytes(), thread.tid, chunks);
@@ -148,39 +176,49 @@ fn read_part(
         s.allocations += 1;
         s.bytes_allocated += size;
         s.truncated_stacks += u64::from(stack.truncated);
-        let mut temporary = false;
+        let (mut temporary, mut elsewhere) = (false, false);
         match lifetime {
             Lifetime::Live => {
                 s.leaked_bytes += size;
                 s.leaked_blocks += 1;
             }
-            Lifetime::Freed { temporary: t, .. } => {
+            Lifetime::Freed {
+                temporary: t,
+                elsewhere: e,
+                ..
+            } => {
                 s.frees += 1;
                 s.temporary_allocations += u64::from(t);
-                temporary = t;
+                s.cross_thread_frees += u64::from(e);
+                (temporary, elsewhere) = (t, e);
             }
             Lifetime::Lost { .. } => {}
         }
         let end = end_of(e.time, lifetime);
         let in_range = range.contains(e.time);
         let at_peak = peak_time.is_some_and(|p| e.time <= p && end.is_none_or(|e| e > p));
-        if !in_range && !at_peak {
-            continue;
-        }
-        let site = &mut out.sites.get(NodeId(stack.node)).figures;
-        if at_peak {
-            site.peak_bytes += size;
-        }
-        if in_range {
-            site.allocated(size);
-            let ended_in_range = end.is_some_and(|e| e <= range.to);
-            if temporary && ended_in_range {
-                site.temporary += 1;
+        let ended_in_range = end.is_some_and(|e| e <= range.to);
+        // What an allocation adds to the figures of whatever it belongs to.
+        let count = |f: &mut Figures| {
+            if at_peak {
+                f.peak_bytes += size;
             }
-            if !ended_in_range {
-                site.leaked_bytes += size;
-                site.leaked_blocks += 1;
+            if in_range {
+                f.allocated(size);
+                if temporary && ended_in_range {
+                    f.temporary += 1;
+                }
+                if !ended_in_range {
+                    f.leaked_bytes += size;
+                    f.leaked_blocks += 1;
+                }
             }
+        };
+        let thread = &mut out.threads[part.stream];
+        count(&mut thread.figures);
+        thread.freed_by_other_threads += u64::from(in_range && elsewhere);
+        if in_scope && (in_range || at_peak) {
+            count(&mut out.sites.get(NodeId(stack.node)).figures);
         }
     }
     if lifetimes.next().is_some() {

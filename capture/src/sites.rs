@@ -5,7 +5,7 @@ use memprof_format::{Lifetime, StackRef};
 use crate::events::ThreadStream;
 use crate::index::HeapIndex;
 use crate::scan::scan;
-use crate::{Capture, EventKind, NodeId, Summary};
+use crate::{Capture, EventKind, NodeId, Summary, ThreadId};
 
 /// What some allocations came to: those of one call stack, of a node of a call tree, or of a
 /// function.
@@ -119,6 +119,46 @@ impl Range {
     }
 }
 
+/// What an analysis looks at: a span of time, and maybe one thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub range: Range,
+    /// Only the allocations of this thread count for the sites (every thread's still count
+    /// for the summary and the per-thread figures).
+    pub thread: Option<ThreadId>,
+}
+
+impl From<Range> for Scope {
+    fn from(range: Range) -> Scope {
+        Scope {
+            range,
+            thread: None,
+        }
+    }
+}
+
+/// What one thread allocated within the range.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ThreadFigures {
+    pub thread: ThreadId,
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// Its blocks that another thread released.
+    pub freed_by_other_threads: u64,
+}
+
+/// The result of [`analyze`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Analysis {
+    /// The whole capture's.
+    pub summary: Summary,
+    /// Every call stack with allocations in scope, or holding part of the range's peak, in no
+    /// particular order.
+    pub sites: Vec<Site>,
+    /// Per recorded thread, in thread id order.
+    pub threads: Vec<ThreadFigures>,
+}
+
 /// The summary of the whole capture, and every allocation site within `range` (in no
 /// particular order): for each call stack, the allocations made in the range, the temporary
 /// ones freed in it, what of them is still live at its end ("leaked" when the range ends with
@@ -127,14 +167,16 @@ impl Range {
 ///
 /// Each thread's records are read once, in order, beside the lifetimes of the heap index
 /// (built now if the capture has none stored).
-pub fn analyze(capture: &Capture, range: Range) -> (Summary, Vec<Site>) {
+pub fn analyze(capture: &Capture, scope: impl Into<Scope>) -> Analysis {
+    let scope = scope.into();
+    let range = scope.range;
     let index = HeapIndex::of(capture);
     let read = |index: &HeapIndex| {
         let peak = match range {
             Range::ALL => Some((index.peak_bytes, index.peak_time)).filter(|p| p.0 > 0),
             _ => peak_in(capture, index, range)?,
         };
-        scan(capture, index, range, peak.map(|p| p.1))
+        scan(capture, index, scope, peak.map(|p| p.1))
     };
     match read(&index) {
         Some(found) => found,

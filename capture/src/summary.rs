@@ -35,6 +35,8 @@ pub struct Summary {
     pub lost_frees: u64,
     /// Allocations whose stack was deeper than the maximum depth and was cut.
     pub truncated_stacks: u64,
+    /// Blocks released by another thread than the one that allocated them.
+    pub cross_thread_frees: u64,
     /// The exit code, when known.
     pub exit_code: Option<i32>,
     /// The signal that killed the program, if one did.
@@ -46,7 +48,7 @@ pub struct Summary {
 impl Summary {
     /// Computes the summary of `capture`.
     pub fn of(capture: &Capture) -> Summary {
-        crate::analyze(capture, crate::Range::ALL).0
+        crate::analyze(capture, crate::Range::ALL).summary
     }
 
     /// The figures the capture's header gives, before any record is read.

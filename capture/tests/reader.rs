@@ -273,9 +273,10 @@ fn a_free_stamped_before_its_allocation_by_another_thread_still_matches() {
 
 /// Summary and sites, sites in stack order.
 fn analysis(c: &Capture, range: Range) -> (Summary, Vec<Site>) {
-    let (s, mut sites) = analyze(c, range);
+    let a = analyze(c, range);
+    let mut sites = a.sites;
     sites.sort_by_key(|s| s.stack);
-    (s, sites)
+    (a.summary, sites)
 }
 
 fn scratch(name: &str, bytes: &[u8]) -> std::path::PathBuf {

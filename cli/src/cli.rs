@@ -123,6 +123,9 @@ pub struct ReportArgs {
     /// Frames shown per call stack (levels, with --tree).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub depth: usize,
+    /// Only the allocations of this thread (its kernel id, as listed by the report).
+    #[arg(long, value_name = "TID")]
+    pub thread: Option<u32>,
     /// Show the call stacks as a call tree, or as a flat list of functions.
     #[arg(long, value_enum, conflicts_with_all = ["callers", "callees"])]
     pub tree: Option<TreeKind>,

@@ -64,8 +64,13 @@ pub enum Lifetime {
     /// Still allocated when the recording ended.
     Live,
     /// Released `after` time units (shifted ticks) after it was allocated; `temporary` when
-    /// the allocating thread released it before allocating anything else.
-    Freed { after: u64, temporary: bool },
+    /// the allocating thread released it before allocating anything else, `elsewhere` when
+    /// another thread released it.
+    Freed {
+        after: u64,
+        temporary: bool,
+        elsewhere: bool,
+    },
     /// Its address was allocated again `after` time units later and no free of it was ever
     /// recorded (records are missing): no longer live, but not counted as freed.
     Lost { after: u64 },
@@ -76,8 +81,12 @@ impl Lifetime {
     pub fn code(self) -> u64 {
         match self {
             Lifetime::Live => 0,
-            Lifetime::Freed { after, temporary } => (after << 2 | u64::from(temporary)) + 1,
-            Lifetime::Lost { after } => (after << 2 | 2) + 1,
+            Lifetime::Freed {
+                after,
+                temporary,
+                elsewhere,
+            } => (after << 3 | u64::from(elsewhere) << 2 | u64::from(temporary)) + 1,
+            Lifetime::Lost { after } => (after << 3 | 2) + 1,
         }
     }
 
@@ -86,13 +95,14 @@ impl Lifetime {
         let Some(v) = code.checked_sub(1) else {
             return Lifetime::Live;
         };
-        let after = v >> 2;
+        let after = v >> 3;
         if v & 2 != 0 {
             Lifetime::Lost { after }
         } else {
             Lifetime::Freed {
                 after,
                 temporary: v & 1 != 0,
+                elsewhere: v & 4 != 0,
             }
         }
     }

@@ -102,8 +102,10 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
                     ),
                 );
             }
-            let (summary_a, sites_a) = memprof_capture::analyze(&a, Range::ALL);
-            let (summary_b, sites_b) = memprof_capture::analyze(&b, Range::ALL);
+            let analysis_a = memprof_capture::analyze(&a, Range::ALL);
+            let (summary_a, sites_a) = (analysis_a.summary, analysis_a.sites);
+            let analysis_b = memprof_capture::analyze(&b, Range::ALL);
+            let (summary_b, sites_b) = (analysis_b.summary, analysis_b.sites);
             add(&mut rows, &a, &sites_a, 0, false);
             add(&mut rows, &b, &sites_b, 1, false);
             (sa, sb) = (summary_a, summary_b);
@@ -118,9 +120,10 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
             let t1 = crate::timespec::range(&a, Some(from), None, None)?;
             let t2 = crate::timespec::range(&a, Some(to), None, None)?;
             let between = crate::timespec::range(&a, None, Some(from), Some(to))?;
-            let (summary, at1) = memprof_capture::analyze(&a, t1);
-            let (_, at2) = memprof_capture::analyze(&a, t2);
-            let (_, new) = memprof_capture::analyze(&a, between);
+            let first = memprof_capture::analyze(&a, t1);
+            let (summary, at1) = (first.summary, first.sites);
+            let at2 = memprof_capture::analyze(&a, t2).sites;
+            let new = memprof_capture::analyze(&a, between).sites;
             add(&mut rows, &a, &at1, 0, false);
             add(&mut rows, &a, &at2, 1, false);
             add(&mut rows, &a, &new, 1, true);

@@ -11,7 +11,9 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let capture = crate::symbolize::open_indexed(&args.capture)?;
     let r = &args.range;
     let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;
-    let (summary, mut sites) = memprof_capture::analyze(&capture, range);
+    let memprof_capture::Analysis {
+        summary, mut sites, ..
+    } = memprof_capture::analyze(&capture, range);
     let metric = metric(args.metric);
     memprof_capture::rank(&mut sites, metric);
     let resolved = Resolved::of(&capture);

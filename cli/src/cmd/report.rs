@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use memprof_capture::{Capture, Figures, Metric, Range, Site, Summary};
+use memprof_capture::{
+    Analysis, Capture, Figures, Metric, Range, Scope, Site, Summary, ThreadFigures, ThreadId,
+};
 
 use super::tree::{Shape, View};
 use crate::cli::{ReportArgs, Sort};
@@ -15,7 +17,30 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let metric = metric(args.sort);
     let r = &args.range;
     let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;
-    let (summary, mut sites) = memprof_capture::analyze(&capture, range);
+    let thread = args.thread.map(ThreadId);
+    if let Some(t) = thread {
+        if !capture.thread_ids().contains(&t) {
+            let known: Vec<String> = capture
+                .thread_ids()
+                .iter()
+                .map(|t| t.0.to_string())
+                .collect();
+            return super::fail(
+                2,
+                format!(
+                    "no thread {} in {} (its threads: {})",
+                    t.0,
+                    args.capture.display(),
+                    known.join(", ")
+                ),
+            );
+        }
+    }
+    let Analysis {
+        summary,
+        mut sites,
+        threads,
+    } = memprof_capture::analyze(&capture, Scope { range, thread });
     memprof_capture::rank(&mut sites, metric);
     let total = match metric {
         Metric::Allocations => summary.allocations,
@@ -65,6 +90,9 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             #[serde(skip_serializing_if = "Option::is_none")]
             range: Option<Span>,
             #[serde(skip_serializing_if = "Option::is_none")]
+            thread: Option<ThreadId>,
+            threads: &'a [ThreadFigures],
+            #[serde(skip_serializing_if = "Option::is_none")]
             stacks: Option<Vec<Row<'a>>>,
             modules: &'a [memprof_capture::Module],
         }
@@ -82,6 +110,8 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         let json = Json {
             summary: &summary,
             range,
+            thread,
+            threads: &threads,
             stacks: view.is_none().then_some(rows),
             modules,
         };
@@ -103,6 +133,12 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
                 units::seconds(capture.ns(range.from)),
                 units::seconds(to)
             )?;
+        }
+        if threads.len() > 1 {
+            write_threads(&mut out, &threads, metric, total, range != Range::ALL)?;
+        }
+        if let Some(t) = thread {
+            writeln!(out, "{:<22}{}", "thread", t.0)?;
         }
         if let Some(view) = &view {
             super::tree::write(&mut out, view, &sites, &resolver)?;
@@ -255,6 +291,13 @@ pub fn write_summary(out: &mut impl Write, capture: &Capture, s: &Summary) -> st
         "temporary allocations",
         units::count(s.temporary_allocations),
     )?;
+    if s.cross_thread_frees > 0 {
+        row(
+            out,
+            "cross-thread frees",
+            units::count(s.cross_thread_frees),
+        )?;
+    }
     if s.failed_allocations > 0 {
         row(
             out,
@@ -286,6 +329,33 @@ pub fn write_summary(out: &mut impl Write, capture: &Capture, s: &Summary) -> st
     }
     if let Some(c) = &s.corruption {
         row(out, "corruption", c.clone())?;
+    }
+    Ok(())
+}
+
+/// What each thread allocated, largest first by `metric`.
+fn write_threads(
+    out: &mut impl Write,
+    threads: &[ThreadFigures],
+    metric: Metric,
+    total: u64,
+    ranged: bool,
+) -> std::io::Result<()> {
+    let mut threads: Vec<&ThreadFigures> = threads.iter().collect();
+    threads.sort_by_key(|t| (std::cmp::Reverse(t.figures.value(metric)), t.thread));
+    writeln!(out)?;
+    writeln!(out, "Threads by {}:", metric_name(metric))?;
+    writeln!(
+        out,
+        "{:>8} {}  {:>14}",
+        "tid",
+        header(ranged),
+        "freed by others"
+    )?;
+    for t in threads {
+        let row = columns(&t.figures, metric, total);
+        let others = units::count(t.freed_by_other_threads);
+        writeln!(out, "{:>8} {row}  {others:>14}", t.thread.0)?;
     }
     Ok(())
 }

@@ -169,15 +169,18 @@ fn lifetimes_round_trip() {
         Lifetime::Freed {
             after: 0,
             temporary: true,
+            elsewhere: false,
         },
         Lifetime::Freed {
             after: 123_456,
             temporary: false,
+            elsewhere: true,
         },
         Lifetime::Lost { after: 7 },
         Lifetime::Freed {
-            after: u64::MAX >> 3,
+            after: u64::MAX >> 4,
             temporary: false,
+            elsewhere: true,
         },
     ] {
         assert_eq!(Lifetime::from_code(l.code()), l);
