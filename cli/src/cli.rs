@@ -66,8 +66,12 @@ pub struct ExportArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// Collapsed stacks, the input of flamegraph.pl, inferno and speedscope.
     Collapsed,
+    /// A flame graph.
     Svg,
+    /// Google pprof's profile.proto, gzipped (pprof, Speedscope).
+    Pprof,
     Json,
 }
 

@@ -37,6 +37,20 @@ pub fn memprof() -> PathBuf {
     target_dir().join("memprof")
 }
 
+/// Runs `memprof ARGS`, which must succeed, and returns what it printed.
+pub fn memprof_ok<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Vec<u8> {
+    let out = Command::new(memprof())
+        .args(args)
+        .output()
+        .expect("run memprof");
+    assert!(
+        out.status.success(),
+        "memprof failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// A fresh scratch directory for one test.
 pub struct Scratch {
     pub dir: PathBuf,
@@ -171,20 +185,12 @@ pub fn report_json(capture: &Path) -> Value {
 
 /// `memprof report --json` with more options.
 pub fn report_json_with(capture: &Path, options: &[&str]) -> Value {
-    let out = Command::new(memprof())
-        .arg("report")
-        .arg("--json")
-        .args(options)
-        .arg(capture)
-        .output()
-        .expect("run memprof report");
-    assert!(
-        out.status.success(),
-        "memprof report failed on {}: {}",
-        capture.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("report --json prints JSON")
+    let args = ["report", "--json"]
+        .iter()
+        .chain(options)
+        .map(|a| a.as_ref());
+    let out = memprof_ok(args.chain([capture.as_os_str()]));
+    serde_json::from_slice(&out).expect("report --json prints JSON")
 }
 
 /// A `summary` object of `memprof report --json`.

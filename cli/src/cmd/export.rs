@@ -15,7 +15,22 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         summary, mut sites, ..
     } = memprof_capture::analyze(&capture, range);
     let metric = metric(args.metric);
-    memprof_capture::rank(&mut sites, metric);
+    if args.format == ExportFormat::Pprof {
+        // Every stack with any figure: pprof picks its sample type later.
+        sites.retain(|s| s.figures != memprof_capture::Figures::default());
+        sites.sort_by_key(|s| s.stack);
+    } else {
+        memprof_capture::rank(&mut sites, metric);
+    }
+    if args.format == ExportFormat::Pprof && args.output.is_none() {
+        use std::io::IsTerminal;
+        if std::io::stdout().is_terminal() {
+            return super::fail(
+                2,
+                "a pprof profile is binary: write it with -o PATH, or redirect",
+            );
+        }
+    }
     let resolved = Resolved::of(&capture);
     let resolver = resolved.resolver();
     let mut out: Box<dyn Write> = match &args.output {
@@ -71,6 +86,9 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 collapsed.iter().map(String::as_str),
                 &mut out,
             )?;
+        }
+        ExportFormat::Pprof => {
+            super::pprof::write(&mut out, &capture, &summary, &sites, &resolver, metric)?;
         }
         ExportFormat::Json => {
             #[derive(serde::Serialize)]

@@ -2,6 +2,7 @@
 
 mod diff;
 mod export;
+mod pprof;
 mod report;
 mod run;
 mod tree;

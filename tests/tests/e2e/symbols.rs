@@ -198,18 +198,11 @@ fn export_writes_collapsed_stacks_and_a_flame_graph() {
     let s = Scratch::new("export");
     let prog = s.c("hooks.c", &[]);
     let r = s.record("leaks", &["-q"], &prog, &["leaks"]);
+    let capture = r.capture.to_str().unwrap();
     let export = |format: &str, metric: &str| {
-        let out = std::process::Command::new(memprof_tests::memprof())
-            .args(["export", "--format", format, "--metric", metric])
-            .arg(&r.capture)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let out =
+            memprof_tests::memprof_ok(["export", "--format", format, "--metric", metric, capture]);
+        String::from_utf8(out).unwrap()
     };
     let collapsed = export("collapsed", "leaked");
     assert_eq!(collapsed.lines().count(), 1, "{collapsed}");
