@@ -50,6 +50,8 @@ pub struct Capture {
     pub(crate) threads: Vec<ThreadChunks>,
     /// Chunks of symbol tables (thread id [`memprof_format::SYMBOLS_TID`]).
     pub(crate) symbol_chunks: Vec<ThreadChunks>,
+    /// Chunks of markers set from outside the program ([`memprof_format::MARKS_TID`]).
+    pub(crate) mark_chunks: Vec<ThreadChunks>,
 }
 
 impl Capture {
@@ -118,7 +120,10 @@ impl Capture {
         if u32::from(b[h::TIME_SHIFT]) != memprof_format::TIME_SHIFT {
             return Err(corrupt("unexpected time unit", h::TIME_SHIFT as u64));
         }
-        let (symbol_chunks, threads) = index_chunks(b)
+        let (tables, threads): (Vec<_>, Vec<_>) = index_chunks(b).into_iter().partition(|t| {
+            [memprof_format::SYMBOLS_TID, memprof_format::MARKS_TID].contains(&t.tid.0)
+        });
+        let (symbol_chunks, mark_chunks) = tables
             .into_iter()
             .partition(|t| t.tid.0 == memprof_format::SYMBOLS_TID);
         Ok(Capture {
@@ -126,6 +131,7 @@ impl Capture {
             bytes,
             threads,
             symbol_chunks,
+            mark_chunks,
         })
     }
 
@@ -243,10 +249,12 @@ impl Capture {
         self.clock().ticks(ns)
     }
 
-    /// The markers, `(label, record time)`, in time order.
+    /// The markers, `(label, record time)`, in time order: the program's own and those set
+    /// from outside it.
     pub fn markers(&self) -> Vec<(String, u64)> {
         let mut v: Vec<(String, u64)> = self
             .records()
+            .chain(self.records_of(&self.mark_chunks))
             .filter_map(|r| match r {
                 memprof_format::Record::Marker { time, label } => {
                     Some((String::from_utf8_lossy(label).into_owned(), time))

@@ -308,7 +308,7 @@ impl Capture {
         Self::records_of(self, &self.symbol_chunks)
     }
 
-    fn records_of<'a>(
+    pub(crate) fn records_of<'a>(
         &'a self,
         chunks: &'a [ThreadChunks],
     ) -> impl Iterator<Item = Record<'a>> + 'a {

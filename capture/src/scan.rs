@@ -107,6 +107,7 @@ pub(crate) fn scan(
             }
         }
     }
+    s.markers += capture.records_of(&capture.mark_chunks).count() as u64;
     s.peak_bytes = index.peak_bytes;
     s.peak_time_ns = capture.ns(index.peak_time);
     s.untracked_frees = index.untracked_frees;

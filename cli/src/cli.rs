@@ -25,6 +25,16 @@ pub enum Command {
     Export(ExportArgs),
     /// Compare the live heap of two captures of one program, or of one capture at two times.
     Diff(DiffArgs),
+    /// Put a marker with a label in the capture of a program being recorded, now.
+    Mark(MarkArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MarkArgs {
+    /// The process being recorded.
+    pub pid: u32,
+    /// What to call this moment (report --from/--to/--at take it as a time).
+    pub label: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -188,7 +198,7 @@ pub enum Sort {
 /// shorthands.
 pub fn parse(mut args: Vec<OsString>) -> Cli {
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
-        let known = ["run", "report", "export", "diff", "help"];
+        let known = ["run", "report", "export", "diff", "mark", "help"];
         if !first.starts_with('-') && !known.contains(&first) {
             let sub = if crate::cmd::is_capture(std::path::Path::new(first)) {
                 "report"

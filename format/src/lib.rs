@@ -55,6 +55,8 @@ pub const CHUNK_MAGIC: u32 = u32::from_le_bytes(*b"MPCK");
 /// Chunks with this thread id hold the tables `memprof run` appends after the run: symbol
 /// tables and the heap index.
 pub const SYMBOLS_TID: u32 = 0;
+/// Chunks with this thread id hold markers set from outside the program (`memprof mark`).
+pub const MARKS_TID: u32 = u32::MAX;
 
 /// How long one allocation lived, as stored in [`Record::Lifetimes`]: the analysis reads each
 /// thread's records on their own, in order, and learns from this when each block ended

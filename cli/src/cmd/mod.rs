@@ -2,6 +2,7 @@
 
 mod diff;
 mod export;
+mod mark;
 mod pprof;
 mod report;
 mod run;
@@ -42,6 +43,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::report(args),
         Command::Export(args) => export::export(args),
         Command::Diff(args) => diff::diff(args),
+        Command::Mark(args) => mark::mark(args),
     }
 }
 

@@ -304,7 +304,7 @@ fn clock_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-fn tsc() -> u64 {
+pub(crate) fn tsc() -> u64 {
     // SAFETY: rdtsc has no preconditions and exists on every x86_64 CPU.
     unsafe { core::arch::x86_64::_rdtsc() }
 }
