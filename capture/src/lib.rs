@@ -40,7 +40,9 @@ pub use index::HeapIndex;
 pub use memprof_format::{AllocKind, Lifetime, StackRef};
 pub use modules::Module;
 pub use resolve::{Line, Resolved, Resolver};
-pub use sites::{analyze, rank, Analysis, Figures, Metric, Range, Scope, Site, ThreadFigures};
+pub use sites::{
+    analyze, rank, Analysis, Figures, Metric, Range, Scope, Site, SizeClass, ThreadFigures,
+};
 pub use stacks::{NodeId, Stacks};
 pub use summary::Summary;
 pub use symbols::{SymbolFrame, SymbolTableBuilder, Symbols};

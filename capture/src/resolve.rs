@@ -89,6 +89,14 @@ pub struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// Whether a frame of the stack ending at `node` names `needle` in its function (see
+    /// [`Line::function_key`]) or its source file.
+    pub fn mentions(&self, node: NodeId, needle: &str) -> bool {
+        self.lines(node, usize::MAX).iter().any(|l| {
+            l.function_key().contains(needle) || l.file.as_ref().is_some_and(|f| f.contains(needle))
+        })
+    }
+
     /// The lines of the stack ending at `node`, innermost first, at most `depth` of them.
     pub fn lines(&self, node: NodeId, depth: usize) -> Vec<Line> {
         let mut out = Vec::new();

@@ -11,7 +11,7 @@ use memprof_format::Lifetime;
 use crate::events::ThreadStream;
 use crate::index::HeapIndex;
 use crate::sites::end_of;
-use crate::sites::{Analysis, Scope, ThreadFigures};
+use crate::sites::{Analysis, Scope, SizeClass, ThreadFigures};
 use crate::{Capture, DecodeProblem, EventKind, Figures, NodeId, Site, Summary};
 
 /// Chunks read as one piece of work: enough to make the hand-over cheap, few enough to share
@@ -31,6 +31,8 @@ struct Partial {
     sites: SiteTable,
     /// Per thread stream.
     threads: Vec<ThreadFigures>,
+    /// Per size class: allocations and bytes.
+    sizes: Vec<(u64, u64)>,
     last_time: u64,
     problem: Option<DecodeProblem>,
     /// The index did not fit the records.
@@ -73,6 +75,7 @@ pub(crate) fn scan(
     let work = || {
         let mut p = Partial {
             threads: threads.clone(),
+            sizes: vec![(0, 0); SizeClass::COUNT],
             ..Partial::default()
         };
         while let Some(part) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
@@ -89,6 +92,7 @@ pub(crate) fn scan(
     let mut s = Summary::from_header(capture);
     let mut sites = SiteTable::default();
     let mut threads = threads;
+    let mut sizes: Vec<SizeClass> = (0..SizeClass::COUNT).map(SizeClass::nth).collect();
     let (mut last_time, mut problem) = (0, None::<DecodeProblem>);
     for p in partials {
         if p.misfit {
@@ -99,6 +103,10 @@ pub(crate) fn scan(
         for (all, part) in threads.iter_mut().zip(&p.threads) {
             all.figures.add(&part.figures);
             all.freed_by_other_threads += part.freed_by_other_threads;
+        }
+        for (class, &(n, bytes)) in sizes.iter_mut().zip(&p.sizes) {
+            class.allocations += n;
+            class.bytes += bytes;
         }
         last_time = last_time.max(p.last_time);
         if let Some(q) = p.problem {
@@ -122,6 +130,7 @@ pub(crate) fn scan(
         summary: s,
         sites: sites.into_sites(),
         threads,
+        sizes: sizes.into_iter().filter(|c| c.allocations > 0).collect(),
     })
 }
 
@@ -220,6 +229,11 @@ fn read_part(
         thread.freed_by_other_threads += u64::from(in_range && elsewhere);
         if in_scope && (in_range || at_peak) {
             count(&mut out.sites.get(NodeId(stack.node)).figures);
+            if in_range {
+                let class = &mut out.sizes[SizeClass::of(size)];
+                class.0 += 1;
+                class.1 += size;
+            }
         }
     }
     if lifetimes.next().is_some() {

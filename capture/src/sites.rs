@@ -157,6 +157,42 @@ pub struct Analysis {
     pub sites: Vec<Site>,
     /// Per recorded thread, in thread id order.
     pub threads: Vec<ThreadFigures>,
+    /// How many allocations in scope requested how much, by power-of-two class, smallest
+    /// first; empty classes are left out.
+    pub sizes: Vec<SizeClass>,
+}
+
+/// Allocations whose requested size lies in `from..=to`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SizeClass {
+    pub from: u64,
+    pub to: u64,
+    pub allocations: u64,
+    pub bytes: u64,
+}
+
+impl SizeClass {
+    /// Number of classes: 0 bytes, then one per power of two.
+    pub(crate) const COUNT: usize = 65;
+
+    /// The class of a request of `size` bytes.
+    pub(crate) fn of(size: u64) -> usize {
+        (u64::BITS - size.leading_zeros()) as usize
+    }
+
+    /// Class number `i`, empty.
+    pub(crate) fn nth(i: usize) -> SizeClass {
+        let (from, to) = match i {
+            0 => (0, 0),
+            64 => (1 << 63, u64::MAX),
+            _ => (1 << (i - 1), (1 << i) - 1),
+        };
+        SizeClass {
+            from,
+            to,
+            ..SizeClass::default()
+        }
+    }
 }
 
 /// The summary of the whole capture, and every allocation site within `range` (in no

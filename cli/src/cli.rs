@@ -137,6 +137,12 @@ pub struct ReportArgs {
     /// Frames shown per call stack (levels, with --tree).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub depth: usize,
+    /// Only the call stacks with a function or source file whose name contains this.
+    #[arg(long, value_name = "TEXT")]
+    pub r#match: Option<String>,
+    /// Show how many allocations requested how much, by power-of-two class.
+    #[arg(long)]
+    pub sizes: bool,
     /// Only the allocations of this thread (its kernel id, as listed by the report).
     #[arg(long, value_name = "TID")]
     pub thread: Option<u32>,

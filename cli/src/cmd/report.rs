@@ -4,7 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use memprof_capture::{
-    Analysis, Capture, Figures, Metric, Range, Scope, Site, Summary, ThreadFigures, ThreadId,
+    Analysis, Capture, Figures, Metric, Range, Scope, Site, SizeClass, Summary, ThreadFigures,
+    ThreadId,
 };
 
 use super::tree::{Shape, View};
@@ -40,7 +41,13 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         summary,
         mut sites,
         threads,
+        sizes,
     } = memprof_capture::analyze(&capture, Scope { range, thread });
+    let resolved = Resolved::of(&capture);
+    let resolver = resolved.resolver();
+    if let Some(needle) = &args.r#match {
+        sites.retain(|s| resolver.mentions(s.stack, needle));
+    }
     memprof_capture::rank(&mut sites, metric);
     let total = match metric {
         Metric::Allocations => summary.allocations,
@@ -68,8 +75,6 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         Some(_) => &[][..],
         None => &sites[..sites.len().min(args.top)],
     };
-    let resolved = Resolved::of(&capture);
-    let resolver = resolved.resolver();
     let modules = &resolved.modules;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -92,6 +97,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             #[serde(skip_serializing_if = "Option::is_none")]
             thread: Option<ThreadId>,
             threads: &'a [ThreadFigures],
+            sizes: &'a [SizeClass],
             #[serde(skip_serializing_if = "Option::is_none")]
             stacks: Option<Vec<Row<'a>>>,
             modules: &'a [memprof_capture::Module],
@@ -112,6 +118,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             range,
             thread,
             threads: &threads,
+            sizes: &sizes,
             stacks: view.is_none().then_some(rows),
             modules,
         };
@@ -139,6 +146,9 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(t) = thread {
             writeln!(out, "{:<22}{}", "thread", t.0)?;
+        }
+        if args.sizes {
+            write_sizes(&mut out, &sizes)?;
         }
         if let Some(view) = &view {
             super::tree::write(&mut out, view, &sites, &resolver)?;
@@ -329,6 +339,26 @@ pub fn write_summary(out: &mut impl Write, capture: &Capture, s: &Summary) -> st
     }
     if let Some(c) = &s.corruption {
         row(out, "corruption", c.clone())?;
+    }
+    Ok(())
+}
+
+/// How many allocations requested how much, with a bar for each class.
+fn write_sizes(out: &mut impl Write, sizes: &[SizeClass]) -> std::io::Result<()> {
+    let most = sizes
+        .iter()
+        .map(|c| c.allocations)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    writeln!(out)?;
+    writeln!(out, "Request sizes:")?;
+    writeln!(out, "{:>23} {:>12} {:>10}", "bytes", "allocations", "bytes")?;
+    for c in sizes {
+        let bar = "#".repeat((c.allocations * 40).div_ceil(most) as usize);
+        let span = format!("{} - {}", units::count(c.from), units::count(c.to));
+        let (n, bytes) = (units::count(c.allocations), units::bytes(c.bytes));
+        writeln!(out, "{span:>23} {n:>12} {bytes:>10}  {bar}")?;
     }
     Ok(())
 }

@@ -80,3 +80,35 @@ fn trees_functions_and_callers_name_the_leaks_peak_and_temporaries() {
         .collect();
     assert_eq!(callees, [("peak", 1_000_000), ("leak_some", 30_000)]);
 }
+
+#[test]
+fn request_sizes_and_a_search_by_name() {
+    let s = Scratch::new("sizes");
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("leaks", &[], &prog, &["leaks"]);
+    assert_eq!(r.code(), Some(0));
+    let j = report_json_with(&r.capture, &[]);
+    let sizes: Vec<(u64, u64, u64)> = j["sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let n = |f: &str| c[f].as_u64().unwrap();
+            (n("from"), n("allocations"), n("bytes"))
+        })
+        .collect();
+    // 50 of 16 bytes, 30 of 1000, 10 of 100,000.
+    assert_eq!(
+        sizes,
+        [(16, 50, 800), (512, 30, 30_000), (65_536, 10, 1_000_000)]
+    );
+
+    let j = report_json_with(&r.capture, &["--match", "leak_so", "--sort", "allocations"]);
+    let stacks = j["stacks"].as_array().unwrap();
+    assert_eq!(stacks.len(), 1, "{stacks:#?}");
+    assert_eq!(stacks[0]["allocations"], 30);
+    let j = report_json_with(&r.capture, &["--match", "hooks.c"]);
+    assert_eq!(j["stacks"].as_array().unwrap().len(), 3);
+    let j = report_json_with(&r.capture, &["--match", "no such function"]);
+    assert!(j["stacks"].as_array().unwrap().is_empty());
+}
