@@ -217,7 +217,8 @@ impl<'a> ThreadStream<'a> {
                 | Record::SymbolFrame { .. }
                 | Record::ModuleStatus { .. }
                 | Record::HeapIndex { .. }
-                | Record::Lifetimes { .. } => continue,
+                | Record::Lifetimes { .. }
+                | Record::HeapSeries { .. } => continue,
             };
         }
     }

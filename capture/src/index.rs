@@ -14,6 +14,7 @@ use std::path::Path;
 use memprof_format::{Lifetime, Record, MAX_PATH_BYTES};
 
 use crate::heap::{AllocId, Block, FreeOutcome, Heap};
+use crate::series::{Bucket, HeapSeries};
 use crate::tables::append_records;
 use crate::{Capture, Error, EventKind};
 
@@ -30,6 +31,8 @@ pub struct HeapIndex<'a> {
     /// pieces that each end at a whole varint, with the stream's chunk they belong to (in
     /// order), so that chunks can be read apart from each other.
     lifetimes: Vec<Vec<(usize, Cow<'a, [u8]>)>>,
+    /// The heap over time.
+    pub series: HeapSeries,
     /// A built index carries copies of the capture's stack and module records, stored with
     /// it so that reading the stacks does not mean reading every record again.
     copies: Vec<Record<'a>>,
@@ -68,6 +71,7 @@ impl<'a> HeapIndex<'a> {
                         untracked_frees,
                         lost_frees,
                         lifetimes: vec![Vec::new(); capture.threads.len()],
+                        series: HeapSeries::new(0),
                         copies: Vec::new(),
                         stored: true,
                     });
@@ -83,6 +87,14 @@ impl<'a> HeapIndex<'a> {
                         return None;
                     }
                     pieces.push((chunk, Cow::Borrowed(data)));
+                }
+                Record::HeapSeries { start, width, data } => {
+                    let series = &mut index.as_mut()?.series;
+                    (series.start, series.width) = (start, width.max(1));
+                    let mut values = Varints(data);
+                    while !values.0.is_empty() {
+                        series.buckets.push(Bucket::decode(&mut values)?);
+                    }
                 }
                 _ => {}
             }
@@ -107,6 +119,7 @@ impl<'a> HeapIndex<'a> {
         let mut chunk_starts: Vec<Vec<usize>> = vec![Vec::new(); streams];
         let (mut peak_bytes, mut peak_time) = (0, 0);
         let mut untracked = 0;
+        let mut series = HeapSeries::new(capture.ticks(0));
         let end = |f: crate::heap::Freed, time: u64, codes: &mut Vec<Vec<u64>>| {
             let b = f.block;
             codes[b.id.stream as usize][b.id.ordinal as usize] = Lifetime::Freed {
@@ -156,9 +169,13 @@ impl<'a> HeapIndex<'a> {
                     } else if heap.live_bytes() > peak_bytes {
                         (peak_bytes, peak_time) = (heap.live_bytes(), e.time);
                     }
+                    series.record(e.time, heap.live_bytes(), Some(size));
                 }
                 EventKind::Free { addr } => match heap.free(e.time, stream, addr) {
-                    FreeOutcome::Released(f) => end(f, e.time, &mut codes),
+                    FreeOutcome::Released(f) => {
+                        end(f, e.time, &mut codes);
+                        series.record(e.time, heap.live_bytes(), None);
+                    }
                     FreeOutcome::Pending => {}
                     FreeOutcome::Untracked => untracked += 1,
                 },
@@ -193,6 +210,7 @@ impl<'a> HeapIndex<'a> {
             untracked_frees: untracked + heap.untracked_frees(),
             lost_frees: heap.lost.len() as u64,
             lifetimes,
+            series,
             copies: capture
                 .records()
                 .filter(|r| {
@@ -224,9 +242,20 @@ impl<'a> HeapIndex<'a> {
                 data,
             })
         });
+        let mut values = Vec::new();
+        for b in &self.series.buckets {
+            b.encode(&mut values);
+        }
+        let series = encode_pieces(&values);
+        let series = series.iter().map(|data| Record::HeapSeries {
+            start: self.series.start,
+            width: self.series.width,
+            data,
+        });
         let records = std::iter::once(head)
             .chain(self.copies.iter().copied())
-            .chain(pieces);
+            .chain(pieces)
+            .chain(series);
         append_records(path, records)
     }
 
@@ -244,7 +273,21 @@ impl<'a> HeapIndex<'a> {
     }
 }
 
-/// Encodes lifetime codes as varints, in pieces small enough for one record.
+/// Reads varints until the bytes end.
+struct Varints<'b>(&'b [u8]);
+
+impl Iterator for Varints<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        let mut pos = 0;
+        let v = memprof_format::read_varint(self.0, &mut pos);
+        self.0 = if v.is_some() { &self.0[pos..] } else { &[] };
+        v
+    }
+}
+
+/// Encodes values as varints, in pieces small enough for one record.
 fn encode_pieces(codes: &[u64]) -> Vec<Vec<u8>> {
     let mut pieces = Vec::new();
     let mut cur = Vec::with_capacity(MAX_PATH_BYTES);

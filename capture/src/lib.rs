@@ -26,6 +26,7 @@ mod index;
 mod modules;
 mod resolve;
 mod scan;
+mod series;
 mod sites;
 mod stacks;
 mod summary;
@@ -40,6 +41,7 @@ pub use index::HeapIndex;
 pub use memprof_format::{AllocKind, Lifetime, StackRef};
 pub use modules::Module;
 pub use resolve::{Line, Resolved, Resolver};
+pub use series::{Bucket, Column, HeapSeries, MAX_BUCKETS};
 pub use sites::{
     analyze, rank, Analysis, Figures, Metric, Range, Scope, Site, SizeClass, ThreadFigures,
 };

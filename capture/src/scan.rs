@@ -131,6 +131,7 @@ pub(crate) fn scan(
         sites: sites.into_sites(),
         threads,
         sizes: sizes.into_iter().filter(|c| c.allocations > 0).collect(),
+        series: Default::default(),
     })
 }
 

@@ -5,7 +5,7 @@ use memprof_format::{Lifetime, StackRef};
 use crate::events::ThreadStream;
 use crate::index::HeapIndex;
 use crate::scan::scan;
-use crate::{Capture, EventKind, NodeId, Summary, ThreadId};
+use crate::{Capture, EventKind, HeapSeries, NodeId, Summary, ThreadId};
 
 /// What some allocations came to: those of one call stack, of a node of a call tree, or of a
 /// function.
@@ -160,6 +160,8 @@ pub struct Analysis {
     /// How many allocations in scope requested how much, by power-of-two class, smallest
     /// first; empty classes are left out.
     pub sizes: Vec<SizeClass>,
+    /// The heap over the whole capture (see [`HeapSeries::columns`] for a range of it).
+    pub series: HeapSeries,
 }
 
 /// Allocations whose requested size lies in `from..=to`.
@@ -212,7 +214,9 @@ pub fn analyze(capture: &Capture, scope: impl Into<Scope>) -> Analysis {
             Range::ALL => Some((index.peak_bytes, index.peak_time)).filter(|p| p.0 > 0),
             _ => peak_in(capture, index, range)?,
         };
-        scan(capture, index, scope, peak.map(|p| p.1))
+        let mut found = scan(capture, index, scope, peak.map(|p| p.1))?;
+        found.series = index.series.clone();
+        Some(found)
     };
     match read(&index) {
         Some(found) => found,

@@ -140,6 +140,9 @@ pub struct ReportArgs {
     /// Only the call stacks with a function or source file whose name contains this.
     #[arg(long, value_name = "TEXT")]
     pub r#match: Option<String>,
+    /// Show the heap and the allocation rate over the range, in this many columns.
+    #[arg(long, value_name = "COLUMNS", num_args = 0..=1, default_missing_value = "60")]
+    pub timeline: Option<usize>,
     /// Show how many allocations requested how much, by power-of-two class.
     #[arg(long)]
     pub sizes: bool,

@@ -34,6 +34,16 @@ pub fn seconds(ns: u64) -> String {
     format!("{:.3}s", ns as f64 / 1e9)
 }
 
+/// A span of time in the unit that suits it: `850ns`, `12.5µs`, `3.2ms`, `1.500s`.
+pub fn duration(ns: u64) -> String {
+    match ns {
+        0..=999 => format!("{ns}ns"),
+        1_000..=999_999 => format!("{:.1}µs", ns as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1}ms", ns as f64 / 1e6),
+        _ => seconds(ns),
+    }
+}
+
 /// `"10MB"` -> 10,000,000; `"1.5KiB"` -> 1,536; `"4096"` -> 4,096.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();

@@ -57,6 +57,7 @@ fn is_known_tag(tag: u8) -> bool {
                 | TAG_MODULE_STATUS
                 | TAG_HEAP_INDEX
                 | TAG_LIFETIMES
+                | TAG_HEAP_SERIES
         )
 }
 
@@ -153,6 +154,11 @@ fn decode_body<'a>(
         TAG_LIFETIMES => Record::Lifetimes {
             thread: read_varint(buf, pos)?,
             chunk: read_varint(buf, pos)?,
+            data: get_bytes(buf, pos)?,
+        },
+        TAG_HEAP_SERIES => Record::HeapSeries {
+            start: read_varint(buf, pos)?,
+            width: read_varint(buf, pos)?,
             data: get_bytes(buf, pos)?,
         },
         _ => return None,

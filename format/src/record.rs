@@ -30,6 +30,7 @@ pub(crate) const TAG_SYMBOL_FRAME: u8 = 0x91;
 pub(crate) const TAG_MODULE_STATUS: u8 = 0x92;
 pub(crate) const TAG_HEAP_INDEX: u8 = 0xa0;
 pub(crate) const TAG_LIFETIMES: u8 = 0xa1;
+pub(crate) const TAG_HEAP_SERIES: u8 = 0xa2;
 
 /// Which allocating function produced a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -173,6 +174,14 @@ pub enum Record<'a> {
         chunk: u64,
         data: &'a [u8],
     },
+    /// The next buckets of the heap over time, of `width` time units each from `start`: per
+    /// bucket, varints of its event count and, when not 0, its smallest, largest, first and
+    /// last heap size, allocations and bytes.
+    HeapSeries {
+        start: u64,
+        width: u64,
+        data: &'a [u8],
+    },
 }
 
 /// Delta-encoding state of one chunk; starts at `(base_time, 0)` for every chunk.
@@ -270,7 +279,9 @@ pub fn encoded_len_bound(rec: &Record) -> usize {
         }
         Record::Marker { label, .. } => MAX_FIXED_RECORD + label.len().min(MAX_PATH_BYTES),
         Record::SymbolString { text, .. } => MAX_FIXED_RECORD + text.len().min(MAX_PATH_BYTES),
-        Record::Lifetimes { data, .. } => MAX_FIXED_RECORD + data.len().min(MAX_PATH_BYTES),
+        Record::Lifetimes { data, .. } | Record::HeapSeries { data, .. } => {
+            MAX_FIXED_RECORD + data.len().min(MAX_PATH_BYTES)
+        }
         _ => MAX_FIXED_RECORD,
     }
 }
@@ -421,6 +432,12 @@ pub fn encode(buf: &mut [u8], st: &mut ChunkState, rec: &Record) -> usize {
             write_varint(buf, &mut pos, chunk);
             put_bytes(buf, &mut pos, data);
             TAG_LIFETIMES
+        }
+        Record::HeapSeries { start, width, data } => {
+            write_varint(buf, &mut pos, start);
+            write_varint(buf, &mut pos, width);
+            put_bytes(buf, &mut pos, data);
+            TAG_HEAP_SERIES
         }
     };
     buf[0] = tag;

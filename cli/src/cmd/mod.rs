@@ -6,6 +6,7 @@ mod mark;
 mod pprof;
 mod report;
 mod run;
+mod timeline;
 mod tree;
 
 use std::path::Path;

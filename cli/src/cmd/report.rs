@@ -42,7 +42,12 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         mut sites,
         threads,
         sizes,
+        series,
     } = memprof_capture::analyze(&capture, Scope { range, thread });
+    let timeline = args
+        .timeline
+        .map(|n| series.columns(&capture, range, n))
+        .unwrap_or_default();
     let resolved = Resolved::of(&capture);
     let resolver = resolved.resolver();
     if let Some(needle) = &args.r#match {
@@ -98,6 +103,8 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             thread: Option<ThreadId>,
             threads: &'a [ThreadFigures],
             sizes: &'a [SizeClass],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            timeline: &'a [memprof_capture::Column],
             #[serde(skip_serializing_if = "Option::is_none")]
             stacks: Option<Vec<Row<'a>>>,
             modules: &'a [memprof_capture::Module],
@@ -119,6 +126,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             thread,
             threads: &threads,
             sizes: &sizes,
+            timeline: &timeline,
             stacks: view.is_none().then_some(rows),
             modules,
         };
@@ -147,6 +155,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         if let Some(t) = thread {
             writeln!(out, "{:<22}{}", "thread", t.0)?;
         }
+        super::timeline::write(&mut out, &timeline)?;
         if args.sizes {
             write_sizes(&mut out, &sizes)?;
         }

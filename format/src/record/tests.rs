@@ -3,7 +3,7 @@
 use super::*;
 use crate::decode::{decode, DecodeError};
 
-fn samples() -> [Record<'static>; 17] {
+fn samples() -> [Record<'static>; 18] {
     let stack = StackRef {
         node: 42,
         truncated: true,
@@ -91,6 +91,11 @@ fn samples() -> [Record<'static>; 17] {
             thread: 2,
             chunk: 7,
             data: &[0, 5, 0x81, 0x01],
+        },
+        Record::HeapSeries {
+            start: 1 << 41,
+            width: 4096,
+            data: &[1, 2, 3, 4, 5, 6, 7, 0],
         },
     ]
 }

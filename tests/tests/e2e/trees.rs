@@ -1,7 +1,16 @@
 //! `report --tree`, `--callers` and `--callees`: figures gathered by function.
 
-use memprof_tests::{report_json_with, Scratch};
+use memprof_tests::{report_json_with, Recording, Scratch};
 use serde_json::Value;
+
+/// hooks.c's known leaks, peak and temporaries, recorded.
+fn leaks(name: &str) -> (Scratch, Recording) {
+    let s = Scratch::new(name);
+    let prog = s.c("hooks.c", &[]);
+    let r = s.record("leaks", &[], &prog, &["leaks"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    (s, r)
+}
 
 fn find<'a>(rows: &'a Value, function: &str) -> &'a Value {
     rows.as_array()
@@ -13,10 +22,7 @@ fn find<'a>(rows: &'a Value, function: &str) -> &'a Value {
 
 #[test]
 fn trees_functions_and_callers_name_the_leaks_peak_and_temporaries() {
-    let s = Scratch::new("trees");
-    let prog = s.c("hooks.c", &[]);
-    let r = s.record("leaks", &[], &prog, &["leaks"]);
-    assert_eq!(r.code(), Some(0));
+    let (_s, r) = leaks("trees");
 
     // Bottom-up: the allocating function first, its caller under it.
     let j = report_json_with(&r.capture, &["--tree", "bottom-up", "--sort", "leaked"]);
@@ -83,10 +89,7 @@ fn trees_functions_and_callers_name_the_leaks_peak_and_temporaries() {
 
 #[test]
 fn request_sizes_and_a_search_by_name() {
-    let s = Scratch::new("sizes");
-    let prog = s.c("hooks.c", &[]);
-    let r = s.record("leaks", &[], &prog, &["leaks"]);
-    assert_eq!(r.code(), Some(0));
+    let (_s, r) = leaks("sizes");
     let j = report_json_with(&r.capture, &[]);
     let sizes: Vec<(u64, u64, u64)> = j["sizes"]
         .as_array()
@@ -111,4 +114,32 @@ fn request_sizes_and_a_search_by_name() {
     assert_eq!(j["stacks"].as_array().unwrap().len(), 3);
     let j = report_json_with(&r.capture, &["--match", "no such function"]);
     assert!(j["stacks"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn the_timeline_adds_up_to_the_summary() {
+    let (_s, r) = leaks("timeline");
+    let j = report_json_with(&r.capture, &["--timeline", "50"]);
+    let columns = j["timeline"].as_array().unwrap();
+    assert!(
+        !columns.is_empty() && columns.len() <= 50,
+        "{}",
+        columns.len()
+    );
+    let n = |c: &Value, f: &str| c[f].as_u64().unwrap();
+    let summary = &j["summary"];
+    let allocations: u64 = columns.iter().map(|c| n(c, "allocations")).sum();
+    assert_eq!(allocations, n(summary, "allocations"));
+    let bytes: u64 = columns.iter().map(|c| n(c, "bytes")).sum();
+    assert_eq!(bytes, n(summary, "bytes_allocated"));
+    let highest = columns.iter().map(|c| n(c, "max")).max().unwrap();
+    assert_eq!(highest, n(summary, "peak_bytes"));
+    assert_eq!(
+        n(columns.last().unwrap(), "last"),
+        n(summary, "leaked_bytes")
+    );
+    // Columns follow each other.
+    for pair in columns.windows(2) {
+        assert_eq!(n(&pair[0], "to_ns"), n(&pair[1], "from_ns"));
+    }
 }
