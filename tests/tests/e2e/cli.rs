@@ -129,21 +129,24 @@ fn report_into_a_closed_pipe_exits_quietly() {
     let s = Scratch::new("pipe");
     let prog = s.c("hooks.c", &[]);
     let r = s.record("p", &[], &prog, &["malloc"]);
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "'{}' report '{}' | head -c 1 >/dev/null; exit ${{PIPESTATUS[0]}}",
-            memprof().display(),
-            r.capture.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0));
+    // The JSON writer reports a closed pipe in an error of its own.
+    for options in ["", "--json --timeline 1000"] {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "'{}' report {options} '{}' | head -c 1 >/dev/null; exit ${{PIPESTATUS[0]}}",
+                memprof().display(),
+                r.capture.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stderr).is_empty(),
+            "{options}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{options}");
+    }
 }
 
 #[test]
