@@ -112,6 +112,15 @@ impl<'a> HeapIndex<'a> {
 
     /// Replays the events of `capture` in time order to build its index.
     pub fn build(capture: &'a Capture) -> HeapIndex<'a> {
+        HeapIndex::build_with(capture, &mut |_| true).expect("not cancelled")
+    }
+
+    /// [`HeapIndex::build`], telling `progress` from time to time how far it got (a fraction
+    /// of the capture's chunks); it stops and returns `None` as soon as `progress` says no.
+    pub fn build_with(
+        capture: &'a Capture,
+        progress: &mut dyn FnMut(f64) -> bool,
+    ) -> Option<HeapIndex<'a>> {
         let streams = capture.threads.len();
         let mut heap = Heap::new(streams, crate::summary::skew(capture));
         let mut codes: Vec<Vec<u64>> = vec![Vec::new(); streams];
@@ -130,6 +139,9 @@ impl<'a> HeapIndex<'a> {
             .code();
         };
         let mut events = capture.events();
+        let all_chunks: usize = capture.threads.iter().map(|t| t.chunks.len()).sum();
+        // Chunks each stream has reached, and events since progress was last told.
+        let (mut reached, mut since) = (vec![0usize; streams], 0u32);
         // Events are read this far ahead of their replay, so that the slots of the addresses
         // they touch are already in cache when their turn comes.
         const AHEAD: usize = 24;
@@ -147,6 +159,15 @@ impl<'a> HeapIndex<'a> {
             let Some((stream, chunk, e)) = ahead.pop_front() else {
                 break;
             };
+            reached[stream] = reached[stream].max(chunk + 1);
+            since += 1;
+            if since == 1 << 16 {
+                since = 0;
+                let done = reached.iter().sum::<usize>() as f64 / all_chunks.max(1) as f64;
+                if !progress(done) {
+                    return None;
+                }
+            }
             match e.kind {
                 EventKind::Alloc { size, addr, .. } => {
                     let starts = &mut chunk_starts[stream];
@@ -204,7 +225,7 @@ impl<'a> HeapIndex<'a> {
                     .collect()
             })
             .collect();
-        HeapIndex {
+        Some(HeapIndex {
             peak_bytes,
             peak_time,
             untracked_frees: untracked + heap.untracked_frees(),
@@ -223,7 +244,7 @@ impl<'a> HeapIndex<'a> {
                 })
                 .collect(),
             stored: false,
-        }
+        })
     }
 
     /// Appends this index to the capture file at `path` (the capture it was built from).

@@ -357,3 +357,31 @@ fn a_corrupt_heap_index_never_panics() {
         }
     }
 }
+
+#[test]
+fn building_the_index_tells_its_progress_and_can_be_cancelled() {
+    // 10 chunks of one thread, 8,000 events each.
+    let chunks: Vec<(u32, Vec<Record<'static>>)> = (0..10u64)
+        .map(|c| {
+            let records = (0..4000u64)
+                .flat_map(|i| {
+                    let (t, addr) = (1 + (c * 4000 + i) * 2, 0x10_0000 + i * 16);
+                    [alloc(t, addr, 10), Record::Free { time: t + 1, addr }]
+                })
+                .collect();
+            (7, records)
+        })
+        .collect();
+    let c = Capture::from_bytes("many", build(&chunks, h::flags::EXITED)).unwrap();
+    let mut told = Vec::new();
+    let index = HeapIndex::build_with(&c, &mut |done| {
+        told.push(done);
+        true
+    })
+    .unwrap();
+    assert_eq!(index.peak_bytes, 10);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0] > 0.7 && told[0] <= 0.9, "{told:?}");
+    assert!(HeapIndex::build_with(&c, &mut |_| false).is_none());
+    assert_eq!(Summary::of(&c).allocations, 40_000);
+}

@@ -41,7 +41,7 @@ pub fn open_indexed(path: &Path) -> anyhow::Result<Capture> {
     if HeapIndex::is_in(&capture) || writing || !writable {
         return Ok(capture);
     }
-    let index = HeapIndex::build(&capture);
+    let index = build_showing_progress(&capture);
     if index.append_to(path).is_err() {
         return Ok(capture);
     }
@@ -94,4 +94,29 @@ fn resolve_all(addresses: &[u64], modules: &[Module]) -> (SymbolTableBuilder, Ou
         }
     }
     (builder, outcome)
+}
+
+/// Builds the heap index of `capture`, with its progress on the terminal if there is one.
+fn build_showing_progress<'c>(capture: &'c Capture) -> HeapIndex<'c> {
+    use std::io::{IsTerminal, Write};
+    let mut err = std::io::stderr();
+    if !err.is_terminal() {
+        return HeapIndex::build(capture);
+    }
+    let name = capture.path().display().to_string();
+    let mut shown = None;
+    let index = HeapIndex::build_with(capture, &mut |done| {
+        let percent = (done * 100.0) as u32;
+        if shown != Some(percent) {
+            shown = Some(percent);
+            let _ = write!(err, "\rmemprof: indexing {name}: {percent}%");
+        }
+        true
+    })
+    .expect("never cancelled");
+    if shown.is_some() {
+        // Clear the line.
+        let _ = write!(err, "\r{:width$}\r", "", width = name.len() + 30);
+    }
+    index
 }
