@@ -253,7 +253,7 @@ impl Capture {
     /// from outside it.
     pub fn markers(&self) -> Vec<(String, u64)> {
         let mut v: Vec<(String, u64)> = self
-            .records()
+            .descriptions()
             .chain(self.records_of(&self.mark_chunks))
             .filter_map(|r| match r {
                 memprof_format::Record::Marker { time, label } => {

@@ -7,7 +7,9 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use memprof_format::{decode, AllocKind, ChunkState, Record, StackRef};
+use memprof_format::{
+    decode, decode_brief, AllocKind, Brief, ChunkState, DecodeError, Record, StackRef,
+};
 
 use crate::capture::ThreadChunks;
 use crate::{Capture, ThreadId};
@@ -111,10 +113,26 @@ impl<'a> ThreadStream<'a> {
 
     /// The next record of the thread, `None` at its end.
     pub fn next_record(&mut self) -> Option<Record<'a>> {
+        self.next_with(decode)
+    }
+
+    /// The next record of the thread, decoded only as far as the analysis needs (see
+    /// [`decode_brief`]); a stream is read with this or with [`Self::next_record`], not both.
+    pub fn next_brief(&mut self) -> Option<Brief> {
+        self.next_with(decode_brief)
+    }
+
+    /// The next record as `decoder` decodes it, going on to the next chunk at the end of one
+    /// and at a record that cannot be decoded (which is noted as the stream's problem).
+    #[inline]
+    fn next_with<T>(
+        &mut self,
+        decoder: impl Fn(&'a [u8], &mut ChunkState) -> Result<Option<(T, usize)>, DecodeError>,
+    ) -> Option<T> {
         loop {
             let (range, _) = self.chunks.get(self.chunk)?;
             let end = range.end;
-            match decode(&self.bytes[self.pos.min(end)..end], &mut self.state) {
+            match decoder(&self.bytes[self.pos.min(end)..end], &mut self.state) {
                 Ok(Some((rec, len))) => {
                     self.pos += len;
                     return Some(rec);
@@ -124,8 +142,8 @@ impl<'a> ThreadStream<'a> {
                     self.problem.get_or_insert(DecodeProblem {
                         offset: self.pos as u64,
                         what: match e {
-                            memprof_format::DecodeError::Incomplete => "record cut short",
-                            memprof_format::DecodeError::UnknownTag(_) => "unknown record type",
+                            DecodeError::Incomplete => "record cut short",
+                            DecodeError::UnknownTag(_) => "unknown record type",
                         },
                     });
                 }
@@ -302,6 +320,17 @@ impl Capture {
     /// Every record of every thread, in per-thread order (stack nodes included).
     pub(crate) fn records(&self) -> impl Iterator<Item = Record<'_>> + '_ {
         Self::records_of(self, &self.threads)
+    }
+
+    /// The records that describe the run rather than its allocations (stack nodes, modules,
+    /// markers, among others): the copies the heap index keeps when there is one, every
+    /// record otherwise.
+    pub(crate) fn descriptions(&self) -> Box<dyn Iterator<Item = Record<'_>> + '_> {
+        if crate::HeapIndex::is_in(self) {
+            Box::new(self.symbol_records())
+        } else {
+            Box::new(self.records())
+        }
     }
 
     /// The symbol tables appended after the run.

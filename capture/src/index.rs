@@ -33,8 +33,8 @@ pub struct HeapIndex<'a> {
     lifetimes: Vec<Vec<(usize, Cow<'a, [u8]>)>>,
     /// The heap over time.
     pub series: HeapSeries,
-    /// A built index carries copies of the capture's stack and module records, stored with
-    /// it so that reading the stacks does not mean reading every record again.
+    /// A built index carries copies of the capture's stack, module and marker records, stored
+    /// with it so that reading them does not mean reading every record again.
     copies: Vec<Record<'a>>,
     stored: bool,
 }
@@ -53,6 +53,7 @@ impl<'a> HeapIndex<'a> {
 
     fn stored(capture: &'a Capture) -> Option<HeapIndex<'a>> {
         let mut index: Option<HeapIndex> = None;
+        let mut series_bytes = Vec::new();
         for rec in capture.symbol_records() {
             match rec {
                 Record::HeapIndex {
@@ -91,19 +92,22 @@ impl<'a> HeapIndex<'a> {
                 Record::HeapSeries { start, width, data } => {
                     let series = &mut index.as_mut()?.series;
                     (series.start, series.width) = (start, width.max(1));
-                    let mut values = Varints(data);
-                    while !values.0.is_empty() {
-                        series.buckets.push(Bucket::decode(&mut values)?);
-                    }
+                    // A bucket can straddle two records.
+                    series_bytes.extend_from_slice(data);
                 }
                 _ => {}
             }
         }
-        index
+        let mut index = index?;
+        let mut values = Varints(&series_bytes);
+        while !values.0.is_empty() {
+            index.series.buckets.push(Bucket::decode(&mut values)?);
+        }
+        Some(index)
     }
 
-    /// Whether `capture` holds a heap index (and with it copies of its stack and module
-    /// records among its tables).
+    /// Whether `capture` holds a heap index (and with it copies of its stack, module and
+    /// marker records among its tables).
     pub fn is_in(capture: &Capture) -> bool {
         capture
             .symbol_records()
@@ -240,6 +244,7 @@ impl<'a> HeapIndex<'a> {
                         Record::StackNode { .. }
                             | Record::ModuleLoad { .. }
                             | Record::ModuleUnload { .. }
+                            | Record::Marker { .. }
                     )
                 })
                 .collect(),

@@ -32,17 +32,12 @@ impl Capture {
     }
 
     /// The stacks and the modules, from one pass over the records (no merge by time is
-    /// needed: module records carry their times), or over the copies the heap index keeps.
+    /// needed: module records carry their times).
     pub fn stacks_and_modules(&self) -> (Stacks, Vec<Module>) {
         let mut stacks = Stacks::default();
         // (time, load or unload at base)
         let mut changes: Vec<(u64, Option<Module>, u64)> = Vec::new();
-        let records: Box<dyn Iterator<Item = Record>> = if crate::HeapIndex::is_in(self) {
-            Box::new(self.symbol_records())
-        } else {
-            Box::new(self.records())
-        };
-        for rec in records {
+        for rec in self.descriptions() {
             match rec {
                 Record::StackNode { id, parent, ip } => stacks.insert(id, parent, ip),
                 Record::ModuleLoad {

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::FxHashMap as HashMap;
 
-use memprof_format::Lifetime;
+use memprof_format::{Brief, Lifetime};
 
 use crate::events::ThreadStream;
 use crate::index::HeapIndex;
 use crate::sites::end_of;
 use crate::sites::{Analysis, Scope, SizeClass, ThreadFigures};
-use crate::{Capture, DecodeProblem, EventKind, Figures, NodeId, Site, Summary};
+use crate::{Capture, DecodeProblem, Figures, NodeId, Site, Summary};
 
 /// Chunks read as one piece of work: enough to make the hand-over cheap, few enough to share
 /// a capture of a few hundred chunks between cores evenly.
@@ -166,19 +166,15 @@ fn read_part(
     let mut stream = ThreadStream::of_chunks(capture.bytes(), thread.tid, chunks);
     let mut lifetimes = index.lifetimes(part.stream, part.chunks.clone());
     let s = &mut out.summary;
-    while let Some(e) = stream.next_event() {
-        out.last_time = out.last_time.max(e.time);
-        let (size, stack) = match e.kind {
-            EventKind::Alloc { size, stack, .. } => (size, stack),
-            EventKind::Failed { .. } => {
-                s.failed_allocations += 1;
-                continue;
+    while let Some(b) = stream.next_brief() {
+        out.last_time = out.last_time.max(b.time().unwrap_or(0));
+        let Some((time, stack, size)) = b.allocation() else {
+            match b {
+                Brief::Failed { .. } => s.failed_allocations += 1,
+                Brief::Marker { .. } => s.markers += 1,
+                _ => {}
             }
-            EventKind::Marker { .. } => {
-                s.markers += 1;
-                continue;
-            }
-            _ => continue,
+            continue;
         };
         let Some(lifetime) = lifetimes.next() else {
             out.misfit = true;
@@ -205,9 +201,9 @@ fn read_part(
             }
             Lifetime::Lost { .. } => {}
         }
-        let end = end_of(e.time, lifetime);
-        let in_range = range.contains(e.time);
-        let at_peak = peak_time.is_some_and(|p| e.time <= p && end.is_none_or(|e| e > p));
+        let end = end_of(time, lifetime);
+        let in_range = range.contains(time);
+        let at_peak = peak_time.is_some_and(|p| time <= p && end.is_none_or(|e| e > p));
         let ended_in_range = end.is_some_and(|e| e <= range.to);
         // What an allocation adds to the figures of whatever it belongs to.
         let count = |f: &mut Figures| {

@@ -5,7 +5,7 @@ use memprof_format::{Lifetime, StackRef};
 use crate::events::ThreadStream;
 use crate::index::HeapIndex;
 use crate::scan::scan;
-use crate::{Capture, EventKind, HeapSeries, NodeId, Summary, ThreadId};
+use crate::{Capture, HeapSeries, NodeId, Summary, ThreadId};
 
 /// What some allocations came to: those of one call stack, of a node of a call tree, or of a
 /// function.
@@ -270,10 +270,10 @@ fn for_each_alloc(
     for (i, thread) in capture.threads.iter().enumerate() {
         let mut lifetimes = index.lifetimes(i, 0..usize::MAX);
         let mut stream = ThreadStream::new(capture.bytes(), thread);
-        while let Some(e) = stream.next_event() {
-            if let EventKind::Alloc { size, stack, .. } = e.kind {
-                let end = end_of(e.time, lifetimes.next()?);
-                f(e.time, size, stack, end);
+        while let Some(b) = stream.next_brief() {
+            if let Some((time, stack, size)) = b.allocation() {
+                let end = end_of(time, lifetimes.next()?);
+                f(time, size, stack, end);
             }
         }
         if lifetimes.next().is_some() {

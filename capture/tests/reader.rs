@@ -305,7 +305,9 @@ fn a_stored_heap_index_gives_the_figures_of_a_replay() {
     for (&r, e) in ranges.iter().zip(&expected) {
         assert_eq!(&analysis(&after, r), e, "range {r:?}");
     }
-    // Stacks and modules come from the index's copies now.
+    // Stacks, modules and markers come from the index's copies now.
+    assert_eq!(after.markers(), before.markers());
+    assert_eq!(after.markers().len(), 1);
     assert_eq!(
         Stacks::read(&after).frames(stack(2)).collect::<Vec<_>>(),
         vec![0x401234, 0x401000]
@@ -384,4 +386,13 @@ fn building_the_index_tells_its_progress_and_can_be_cancelled() {
     assert!(told[0] > 0.7 && told[0] <= 0.9, "{told:?}");
     assert!(HeapIndex::build_with(&c, &mut |_| false).is_none());
     assert_eq!(Summary::of(&c).allocations, 40_000);
+    // Stored and read back, its series (many records long) is the same.
+    let path = scratch("many", &build(&chunks, h::flags::EXITED));
+    index.append_to(&path).unwrap();
+    let stored = Capture::open(&path).unwrap();
+    let again = HeapIndex::of(&stored);
+    assert!(again.is_stored());
+    assert!(index.series.buckets.len() > 1000);
+    assert_eq!(again.series, index.series);
+    std::fs::remove_file(&path).ok();
 }

@@ -28,11 +28,13 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+mod brief;
 mod decode;
 pub mod header;
 mod record;
 mod varint;
 
+pub use brief::{decode_brief, Brief};
 pub use decode::{decode, DecodeError};
 pub use record::{
     encode, encoded_len_bound, AllocKind, ChunkState, Record, StackRef, MAX_FIXED_RECORD,

@@ -184,6 +184,33 @@ pub enum Record<'a> {
     },
 }
 
+impl Record<'_> {
+    /// When the record happened, for the records that carry a time (a realloc: when it was
+    /// called).
+    pub fn time(&self) -> Option<u64> {
+        match *self {
+            Record::Alloc { time, .. }
+            | Record::Free { time, .. }
+            | Record::Realloc { time, .. }
+            | Record::ReallocFree { time, .. }
+            | Record::Failed { time, .. }
+            | Record::ModuleLoad { time, .. }
+            | Record::ModuleUnload { time, .. }
+            | Record::ThreadStart { time }
+            | Record::ThreadEnd { time }
+            | Record::Exit { time }
+            | Record::Marker { time, .. } => Some(time),
+            Record::StackNode { .. }
+            | Record::SymbolString { .. }
+            | Record::SymbolFrame { .. }
+            | Record::ModuleStatus { .. }
+            | Record::HeapIndex { .. }
+            | Record::Lifetimes { .. }
+            | Record::HeapSeries { .. } => None,
+        }
+    }
+}
+
 /// Delta-encoding state of one chunk; starts at `(base_time, 0)` for every chunk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChunkState {
@@ -445,4 +472,4 @@ pub fn encode(buf: &mut [u8], st: &mut ChunkState, rec: &Record) -> usize {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,7 +3,7 @@
 use super::*;
 use crate::decode::{decode, DecodeError};
 
-fn samples() -> [Record<'static>; 18] {
+pub(crate) fn samples() -> [Record<'static>; 18] {
     let stack = StackRef {
         node: 42,
         truncated: true,
