@@ -19,15 +19,26 @@ pub fn write_varint(buf: &mut [u8], pos: &mut usize, mut v: u64) {
 /// the end of `buf` or is longer than 10 bytes.
 #[inline(always)]
 pub fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    // Most values in a capture take one or two bytes.
-    if let Some(&[b0, b1]) = buf.get(*pos..*pos + 2) {
-        if b0 < 0x80 {
-            *pos += 1;
-            return Some(u64::from(b0));
-        }
-        if b1 < 0x80 {
-            *pos += 2;
-            return Some(u64::from(b0 & 0x7f) | u64::from(b1) << 7);
+    // Most values in a capture take one byte.
+    let b0 = *buf.get(*pos)?;
+    if b0 < 0x80 {
+        *pos += 1;
+        return Some(u64::from(b0));
+    }
+    // Up to eight bytes at once: the first byte without the high bit ends the value.
+    if let Some(b) = buf.get(*pos..*pos + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(b);
+        let w = u64::from_le_bytes(word);
+        let stops = !w & 0x8080_8080_8080_8080;
+        if stops != 0 {
+            let len = (stops.trailing_zeros() / 8 + 1) as usize;
+            let mut v = 0;
+            for i in 0..len {
+                v |= (w >> (8 * i) & 0x7f) << (7 * i);
+            }
+            *pos += len;
+            return Some(v);
         }
     }
     read_varint_slow(buf, pos)
