@@ -82,6 +82,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn varints_followed_by_more_bytes_read_alike() {
+        // With other bytes after it, a varint is read eight bytes at a time.
+        let mut v = 1u64;
+        for _ in 0..64 {
+            for x in [v - 1, v, v | 0x55, v.wrapping_mul(3)] {
+                let mut buf = [0xffu8; 24];
+                let mut pos = 0;
+                write_varint(&mut buf, &mut pos, x);
+                let mut rpos = 0;
+                assert_eq!(read_varint(&buf, &mut rpos), Some(x), "{x:#x}");
+                assert_eq!(rpos, pos);
+            }
+            v <<= 1;
+        }
+    }
+
+    #[test]
     fn varints_round_trip_at_the_edges() {
         for v in [
             0,
