@@ -127,7 +127,7 @@ fn cpp_names_are_demangled_with_inlined_frames() {
 }
 
 #[test]
-fn rust_names_are_demangled() {
+fn rust_names_are_demangled_with_inlined_frames() {
     let s = Scratch::new("rustsym");
     let prog = s.rust("rust.rs");
     let r = s.record("rust", &[], &prog, &[]);
@@ -146,6 +146,16 @@ fn rust_names_are_demangled() {
             .all(|f| !f.0.starts_with("_ZN") && !f.0.starts_with("_R")),
         "mangled: {all:?}"
     );
+    // The leak: vec!'s allocation code (alloc::vec::from_elem and below) inlined into main,
+    // at its line.
+    let leak = frames(&v["stacks"][0]);
+    assert_eq!(v["stacks"][0]["leaked_bytes"], 777);
+    let inlined = leak.iter().position(|f| f.3 && f.0.starts_with("alloc::"));
+    let main = leak.iter().position(|f| f.0 == "rust::main");
+    assert!(inlined.is_some() && main.is_some(), "{leak:?}");
+    assert!(inlined < main, "{leak:?}");
+    let line = line_of("rust.rs", "Box::leak(vec![1u8; 777]");
+    assert_eq!(leak[main.unwrap()].2, line, "{leak:?}");
 }
 
 /// Every distinct path gets its own stack with its exact count, by DWARF unwinding and by
