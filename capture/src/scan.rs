@@ -161,87 +161,114 @@ fn read_part(
     let in_scope = scope
         .thread
         .is_none_or(|t| t == capture.threads[part.stream].tid);
-    let thread = &capture.threads[part.stream];
-    let chunks = &thread.chunks[part.chunks.clone()];
-    let mut stream = ThreadStream::of_chunks(capture.bytes(), thread.tid, chunks);
-    let mut lifetimes = index.lifetimes(part.stream, part.chunks.clone());
-    let s = &mut out.summary;
-    while let Some(b) = stream.next_brief() {
-        out.last_time = out.last_time.max(b.time().unwrap_or(0));
-        let Some((time, stack, size)) = b.allocation() else {
-            match b {
-                Brief::Failed { .. } => s.failed_allocations += 1,
-                Brief::Marker { .. } => s.markers += 1,
-                _ => {}
-            }
-            continue;
-        };
-        let Some(lifetime) = lifetimes.next() else {
-            out.misfit = true;
-            return;
-        };
-        s.allocations += 1;
-        s.bytes_allocated += size;
-        s.truncated_stacks += u64::from(stack.truncated);
-        let (mut temporary, mut elsewhere) = (false, false);
-        match lifetime {
-            Lifetime::Live => {
-                s.leaked_bytes += size;
-                s.leaked_blocks += 1;
-            }
-            Lifetime::Freed {
-                temporary: t,
-                elsewhere: e,
-                ..
-            } => {
-                s.frees += 1;
-                s.temporary_allocations += u64::from(t);
-                s.cross_thread_frees += u64::from(e);
-                (temporary, elsewhere) = (t, e);
-            }
-            Lifetime::Lost { .. } => {}
-        }
-        let end = end_of(time, lifetime);
-        let in_range = range.contains(time);
-        let at_peak = peak_time.is_some_and(|p| time <= p && end.is_none_or(|e| e > p));
-        let ended_in_range = end.is_some_and(|e| e <= range.to);
-        // What an allocation adds to the figures of whatever it belongs to.
-        let count = |f: &mut Figures| {
-            if at_peak {
-                f.peak_bytes += size;
-            }
-            if in_range {
-                f.allocated(size);
-                if temporary && ended_in_range {
-                    f.temporary += 1;
+    let walked = walk(
+        capture,
+        index,
+        part.stream,
+        part.chunks.clone(),
+        |b, lifetime| {
+            let s = &mut out.summary;
+            out.last_time = out.last_time.max(b.time().unwrap_or(0));
+            let (Some((time, stack, size)), Some(lifetime)) = (b.allocation(), lifetime) else {
+                match b {
+                    Brief::Failed { .. } => s.failed_allocations += 1,
+                    Brief::Marker { .. } => s.markers += 1,
+                    _ => {}
                 }
-                if !ended_in_range {
-                    f.leaked_bytes += size;
-                    f.leaked_blocks += 1;
+                return;
+            };
+            s.allocations += 1;
+            s.bytes_allocated += size;
+            s.truncated_stacks += u64::from(stack.truncated);
+            let (mut temporary, mut elsewhere) = (false, false);
+            match lifetime {
+                Lifetime::Live => {
+                    s.leaked_bytes += size;
+                    s.leaked_blocks += 1;
+                }
+                Lifetime::Freed {
+                    temporary: t,
+                    elsewhere: e,
+                    ..
+                } => {
+                    s.frees += 1;
+                    s.temporary_allocations += u64::from(t);
+                    s.cross_thread_frees += u64::from(e);
+                    (temporary, elsewhere) = (t, e);
+                }
+                Lifetime::Lost { .. } => {}
+            }
+            let end = end_of(time, lifetime);
+            let in_range = range.contains(time);
+            let at_peak = peak_time.is_some_and(|p| time <= p && end.is_none_or(|e| e > p));
+            let ended_in_range = end.is_some_and(|e| e <= range.to);
+            // What an allocation adds to the figures of whatever it belongs to.
+            let count = |f: &mut Figures| {
+                if at_peak {
+                    f.peak_bytes += size;
+                }
+                if in_range {
+                    f.allocated(size);
+                    if temporary && ended_in_range {
+                        f.temporary += 1;
+                    }
+                    if !ended_in_range {
+                        f.leaked_bytes += size;
+                        f.leaked_blocks += 1;
+                    }
+                }
+            };
+            let thread = &mut out.threads[part.stream];
+            count(&mut thread.figures);
+            thread.freed_by_other_threads += u64::from(in_range && elsewhere);
+            if in_scope && (in_range || at_peak) {
+                count(&mut out.sites.get(NodeId(stack.node)).figures);
+                if in_range {
+                    let class = &mut out.sizes[SizeClass::of(size)];
+                    class.0 += 1;
+                    class.1 += size;
                 }
             }
-        };
-        let thread = &mut out.threads[part.stream];
-        count(&mut thread.figures);
-        thread.freed_by_other_threads += u64::from(in_range && elsewhere);
-        if in_scope && (in_range || at_peak) {
-            count(&mut out.sites.get(NodeId(stack.node)).figures);
-            if in_range {
-                let class = &mut out.sizes[SizeClass::of(size)];
-                class.0 += 1;
-                class.1 += size;
-            }
-        }
-    }
-    if lifetimes.next().is_some() {
-        out.misfit = true;
-    }
-    if let Some(p) = stream.problem {
-        if out.problem.is_none_or(|q| p.offset < q.offset) {
-            out.problem = Some(p);
-        }
+        },
+    );
+    match walked {
+        Err(Misfit) => out.misfit = true,
+        Ok(Some(p)) if out.problem.is_none_or(|q| p.offset < q.offset) => out.problem = Some(p),
+        Ok(_) => {}
     }
 }
+
+/// The heap index does not fit the records it is read with.
+#[derive(Debug)]
+pub(crate) struct Misfit;
+
+/// Reads chunks `chunks` of thread stream `stream` in order, handing `f` each record with the
+/// lifetime of the block it obtained, if it obtained one. Returns where decoding stopped
+/// early, if it did.
+pub(crate) fn walk(
+    capture: &Capture,
+    index: &HeapIndex,
+    stream: usize,
+    chunks: Span<usize>,
+    mut f: impl FnMut(Brief, Option<Lifetime>),
+) -> Result<Option<DecodeProblem>, Misfit> {
+    let thread = &capture.threads[stream];
+    let mut records =
+        ThreadStream::of_chunks(capture.bytes(), thread.tid, &thread.chunks[chunks.clone()]);
+    let mut lifetimes = index.lifetimes(stream, chunks);
+    while let Some(b) = records.next_brief() {
+        let lifetime = match b.allocation() {
+            Some(_) => Some(lifetimes.next().ok_or(Misfit)?),
+            None => None,
+        };
+        f(b, lifetime);
+    }
+    match lifetimes.next() {
+        Some(_) => Err(Misfit),
+        None => Ok(records.problem),
+    }
+}
+
 /// Sites by stack, with the last one looked up kept at hand (allocations come in runs from
 /// one stack).
 #[derive(Default)]

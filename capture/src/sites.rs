@@ -2,9 +2,8 @@
 
 use memprof_format::{Lifetime, StackRef};
 
-use crate::events::ThreadStream;
 use crate::index::HeapIndex;
-use crate::scan::scan;
+use crate::scan::{scan, walk};
 use crate::{Capture, HeapSeries, NodeId, Summary, ThreadId};
 
 /// What some allocations came to: those of one call stack, of a node of a call tree, or of a
@@ -268,17 +267,12 @@ fn for_each_alloc(
     mut f: impl FnMut(u64, u64, StackRef, Option<u64>),
 ) -> Option<()> {
     for (i, thread) in capture.threads.iter().enumerate() {
-        let mut lifetimes = index.lifetimes(i, 0..usize::MAX);
-        let mut stream = ThreadStream::new(capture.bytes(), thread);
-        while let Some(b) = stream.next_brief() {
-            if let Some((time, stack, size)) = b.allocation() {
-                let end = end_of(time, lifetimes.next()?);
-                f(time, size, stack, end);
+        walk(capture, index, i, 0..thread.chunks.len(), |b, lifetime| {
+            if let (Some((time, stack, size)), Some(l)) = (b.allocation(), lifetime) {
+                f(time, size, stack, end_of(time, l));
             }
-        }
-        if lifetimes.next().is_some() {
-            return None;
-        }
+        })
+        .ok()?;
     }
     Some(())
 }
