@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One function at an address; an address inside inlined code has several, innermost first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -132,8 +132,58 @@ fn open(path: &str, build_id: &str) -> Result<Module, Unresolved> {
         .collect();
     symbols.sort();
     symbols.dedup_by_key(|s| s.0);
-    let loader = addr2line::Loader::new(path).map_err(|_| Unresolved::Missing)?;
+    // Without DWARF of its own, the module's may be in a separate debug file.
+    let has_dwarf = file.section_by_name(".debug_info").is_some();
+    let dwarf = match has_dwarf {
+        true => None,
+        false => separate_debug_file(Path::new(path), &file),
+    };
+    let loader = addr2line::Loader::new(dwarf.as_deref().unwrap_or(Path::new(path)))
+        .map_err(|_| Unresolved::Missing)?;
     Ok(Module { loader, symbols })
+}
+
+/// Where distributions and `objcopy --only-keep-debug` put a module's DWARF, searched as gdb
+/// does: by build-id under `/usr/lib/debug/.build-id/`, then by the name in the module's
+/// `.gnu_debuglink` next to it, in `.debug/` beside it, and under `/usr/lib/debug/`. A
+/// debuglink file counts only when its CRC matches.
+fn separate_debug_file(path: &Path, file: &object::File) -> Option<PathBuf> {
+    use object::Object;
+    const DEBUG_DIR: &str = "/usr/lib/debug";
+    if let Some(id) = file.build_id().ok().flatten().filter(|id| id.len() > 1) {
+        let hex = hex(id);
+        let candidate = Path::new(DEBUG_DIR)
+            .join(".build-id")
+            .join(&hex[..2])
+            .join(format!("{}.debug", &hex[2..]));
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+    }
+    let (name, crc) = file.gnu_debuglink().ok().flatten()?;
+    let name = Path::new(std::str::from_utf8(name).ok()?);
+    let dir = path.parent()?;
+    let mut under_debug_dir = PathBuf::from(DEBUG_DIR);
+    under_debug_dir.push(dir.strip_prefix("/").unwrap_or(dir));
+    [
+        dir.join(name),
+        dir.join(".debug").join(name),
+        under_debug_dir.join(name),
+    ]
+    .into_iter()
+    .find(|c| c != path && std::fs::read(c).is_ok_and(|d| crc32(&d) == crc))
+}
+
+/// The CRC-32 (IEEE, as zlib computes it) that `.gnu_debuglink` records of its file.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -150,6 +200,12 @@ mod tests {
             .to_str()
             .unwrap()
             .to_string()
+    }
+
+    #[test]
+    fn crc32_is_zlib_s() {
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
 
     #[test]

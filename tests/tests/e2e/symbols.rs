@@ -237,3 +237,48 @@ fn export_writes_collapsed_stacks_and_a_flame_graph() {
     let json: serde_json::Value = serde_json::from_str(&export("json", "temporary")).unwrap();
     assert_eq!(json["stacks"][0]["temporary"], 50);
 }
+
+/// Debug info moved out of the executable (`objcopy --only-keep-debug`) is found through its
+/// `.gnu_debuglink`, beside it or in `.debug/`; without it, `.symtab` still names functions.
+#[test]
+fn separate_debug_info_and_stripped_code() {
+    let s = Scratch::new("debuglink");
+    let prog = s.c("hooks.c", &[]);
+    let objcopy = |args: &[&std::ffi::OsStr]| {
+        let ok = std::process::Command::new("objcopy")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "objcopy {args:?}");
+    };
+    std::fs::create_dir_all(s.path(".debug")).unwrap();
+    let debug = s.path(".debug/hooks.debug");
+    objcopy(&[
+        "--only-keep-debug".as_ref(),
+        prog.as_os_str(),
+        debug.as_os_str(),
+    ]);
+    let stripped = s.path("hooks-stripped");
+    let link = format!("--add-gnu-debuglink={}", debug.display());
+    objcopy(&[
+        "--strip-debug".as_ref(),
+        link.as_ref(),
+        prog.as_os_str(),
+        stripped.as_os_str(),
+    ]);
+    let leak_line = line_of("hooks.c", "static void leak_some");
+    let leak = |program: &std::path::Path, name: &str| {
+        let r = s.record(name, &[], program, &["leaks"]);
+        assert_eq!(r.code(), Some(0), "{}", r.stderr());
+        let v = report_json_with(&r.capture, &["--sort", "leaked", "--top", "1"]);
+        frames(&v["stacks"][0])
+    };
+    let f = leak(&stripped, "linked");
+    assert_eq!(f[0].0, "leak_some", "{f:?}");
+    assert!(f[0].1.ends_with("hooks.c") && f[0].2 == leak_line, "{f:?}");
+
+    // Without the debug file: function names from .symtab, no lines.
+    std::fs::remove_file(&debug).unwrap();
+    let f = leak(&stripped, "symtab");
+    assert_eq!((f[0].0.as_str(), f[0].1.as_str()), ("main", ""), "{f:?}");
+}
