@@ -327,7 +327,12 @@ impl Capture {
     /// record otherwise.
     pub(crate) fn descriptions(&self) -> Box<dyn Iterator<Item = Record<'_>> + '_> {
         if crate::HeapIndex::is_in(self) {
-            Box::new(self.symbol_records())
+            // Up to a second index, whose copies would repeat the first's.
+            let mut indexes = 0;
+            Box::new(self.symbol_records().take_while(move |r| {
+                indexes += u32::from(matches!(r, Record::HeapIndex { .. }));
+                indexes <= 1
+            }))
         } else {
             Box::new(self.records())
         }

@@ -63,7 +63,12 @@ impl<'a> HeapIndex<'a> {
                     lost_frees,
                     threads,
                 } => {
-                    if threads != capture.threads.len() as u64 || index.is_some() {
+                    if index.is_some() {
+                        // Two analyses that started at once each appended one; the first
+                        // is whole, as it was appended before the second began.
+                        break;
+                    }
+                    if threads != capture.threads.len() as u64 {
                         return None;
                     }
                     index = Some(HeapIndex {

@@ -300,6 +300,8 @@ fn a_stored_heap_index_gives_the_figures_of_a_replay() {
     // The heap peaks at 300 bytes within (0, 24], with the realloc at 21.
     assert_eq!(expected[1].1[0].figures.peak_bytes, 300);
     HeapIndex::build(&before).append_to(&path).unwrap();
+    // A second index, as two first analyses at once would append, changes nothing.
+    HeapIndex::build(&before).append_to(&path).unwrap();
     let after = Capture::open(&path).unwrap();
     assert!(HeapIndex::is_in(&after) && HeapIndex::of(&after).is_stored());
     for (&r, e) in ranges.iter().zip(&expected) {
@@ -308,6 +310,7 @@ fn a_stored_heap_index_gives_the_figures_of_a_replay() {
     // Stacks, modules and markers come from the index's copies now.
     assert_eq!(after.markers(), before.markers());
     assert_eq!(after.markers().len(), 1);
+    assert_eq!(after.modules(), before.modules());
     assert_eq!(
         Stacks::read(&after).frames(stack(2)).collect::<Vec<_>>(),
         vec![0x401234, 0x401000]
