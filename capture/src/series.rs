@@ -192,6 +192,40 @@ impl HeapSeries {
         out
     }
 
+    /// The spans of `range` that hold its peak: the whole bucket with the highest heap, and
+    /// the partial buckets at both ends (or the range itself when it spans three buckets or
+    /// fewer, or there is no series).
+    pub(crate) fn peak_windows(&self, range: Range) -> Vec<Range> {
+        let n = self.buckets.len() as u64;
+        // Bucket k holds the times in (edge(k), edge(k + 1)].
+        let edge = |k: u64| (self.start + k * self.width).saturating_sub(1);
+        let bucket = |t: u64| (t.saturating_sub(self.start) / self.width).min(n.saturating_sub(1));
+        let (first, last) = (bucket(range.from.saturating_add(1)), bucket(range.to));
+        if n == 0 || last <= first + 2 {
+            return vec![range];
+        }
+        let best = (first + 1..last)
+            .filter(|&k| self.buckets[k as usize].events > 0)
+            .max_by_key(|&k| (self.buckets[k as usize].max, std::cmp::Reverse(k)));
+        let mut windows = vec![
+            Range {
+                from: range.from,
+                to: edge(first + 1),
+            },
+            Range {
+                from: edge(last),
+                to: range.to,
+            },
+        ];
+        if let Some(k) = best {
+            windows.push(Range {
+                from: edge(k),
+                to: edge(k + 1),
+            });
+        }
+        windows
+    }
+
     /// The heap size at the start of the bucket holding `time`.
     fn heap_before(&self, time: u64) -> u64 {
         let i = ((time - self.start) / self.width) as usize;

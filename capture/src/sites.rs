@@ -113,7 +113,8 @@ impl Range {
         to: u64::MAX,
     };
 
-    pub(crate) fn contains(&self, time: u64) -> bool {
+    /// Whether `time` lies in the span.
+    pub fn contains(&self, time: u64) -> bool {
         time > self.from && time <= self.to
     }
 }
@@ -227,23 +228,40 @@ pub fn analyze(capture: &Capture, scope: impl Into<Scope>) -> Analysis {
 
 /// The peak of the heap within `range`: its size and time, `None` when nothing was allocated
 /// in it; `None` from the outside when the index does not fit the records.
+///
+/// The heap series says which of the range's whole buckets holds the highest heap; the exact
+/// moment is found by going over the changes of that bucket and of the two partial buckets at
+/// the range's ends, so memory does not grow with the length of the range.
 fn peak_in(capture: &Capture, index: &HeapIndex, range: Range) -> Option<Option<(u64, u64)>> {
-    // The heap at the range's start, and every change within it, in time order (releases
-    // before allocations at one tick).
-    let mut base = 0u64;
-    let mut changes: Vec<(u64, bool, u64)> = Vec::new();
+    let windows = index.series.peak_windows(range);
+    // For each window: the heap at its start, and every change within it.
+    let mut found: Vec<(u64, Vec<(u64, bool, u64)>)> = vec![(0, Vec::new()); windows.len()];
     for_each_alloc(capture, index, |time, size, _, end| {
-        if time <= range.from {
-            if end.is_none_or(|e| e > range.from) {
-                base += size;
+        for (w, (base, changes)) in windows.iter().zip(found.iter_mut()) {
+            if time <= w.from {
+                if end.is_none_or(|e| e > w.from) {
+                    *base += size;
+                }
+            } else if time <= w.to {
+                changes.push((time, true, size));
             }
-        } else if time <= range.to {
-            changes.push((time, true, size));
-        }
-        if let Some(e) = end.filter(|&e| range.contains(e)) {
-            changes.push((e, false, size));
+            if let Some(e) = end.filter(|&e| w.contains(e)) {
+                changes.push((e, false, size));
+            }
         }
     })?;
+    let peaks = found
+        .into_iter()
+        .filter_map(|(base, changes)| highest(base, changes));
+    Some(peaks.fold(None, |best, p| match best {
+        Some(b) if b.0 >= p.0 => Some(b),
+        _ => Some(p),
+    }))
+}
+
+/// The highest heap after an allocation among `changes` (time, allocation or release, size),
+/// from `base`, and its time; releases go before allocations at one tick.
+fn highest(base: u64, mut changes: Vec<(u64, bool, u64)>) -> Option<(u64, u64)> {
     changes.sort_unstable();
     let (mut heap, mut peak) = (base, None::<(u64, u64)>);
     for (time, alloc, size) in changes {
@@ -256,7 +274,7 @@ fn peak_in(capture: &Capture, index: &HeapIndex, range: Range) -> Option<Option<
             heap = heap.saturating_sub(size);
         }
     }
-    Some(peak)
+    peak
 }
 
 /// Calls `f(time, size, stack, end)` for every allocation, with the time its block ended, if

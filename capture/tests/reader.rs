@@ -399,3 +399,57 @@ fn building_the_index_tells_its_progress_and_can_be_cancelled() {
     assert_eq!(again.series, index.series);
     std::fs::remove_file(&path).ok();
 }
+
+#[test]
+fn the_peak_of_any_range_is_the_highest_heap_in_it() {
+    // One thread, 12,000 events a tick apart: blocks of varied sizes, freed in a shuffled
+    // order, so that the heap rises and falls many times over many series buckets.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rand = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut records, mut live, mut heap_after) = (Vec::new(), Vec::new(), Vec::new());
+    let mut heap = 0u64;
+    for t in 1..=12_000u64 {
+        if live.is_empty() || rand() % 5 < 3 {
+            let (addr, size) = (0x10_0000 + t * 64, 1 + rand() % 5000);
+            records.push(alloc(t, addr, size));
+            live.push((addr, size));
+            heap += size;
+            heap_after.push((t, Some(heap)));
+        } else {
+            let (addr, size) = live.swap_remove((rand() % live.len() as u64) as usize);
+            records.push(Record::Free { time: t, addr });
+            heap -= size;
+            heap_after.push((t, None));
+        }
+    }
+    // Chunks of 2,000 records.
+    let chunks: Vec<(u32, Vec<Record<'static>>)> =
+        records.chunks(2000).map(|c| (9, c.to_vec())).collect();
+    let c = Capture::from_bytes("peaks", build(&chunks, h::flags::EXITED)).unwrap();
+    assert!(HeapIndex::of(&c).series.buckets.len() > 1000);
+    for _ in 0..40 {
+        let (a, b) = (rand() % 12_001, rand() % 12_001);
+        let range = Range {
+            from: a.min(b),
+            to: a.max(b),
+        };
+        // The highest heap after an allocation within (from, to].
+        let expected = heap_after
+            .iter()
+            .filter(|(t, _)| range.contains(*t))
+            .filter_map(|(_, h)| *h)
+            .max()
+            .unwrap_or(0);
+        let peak: u64 = analyze(&c, range)
+            .sites
+            .iter()
+            .map(|s| s.figures.peak_bytes)
+            .sum();
+        assert_eq!(peak, expected, "{range:?}");
+    }
+}
