@@ -235,7 +235,7 @@ pub fn analyze(capture: &Capture, scope: impl Into<Scope>) -> Analysis {
 fn peak_in(capture: &Capture, index: &HeapIndex, range: Range) -> Option<Option<(u64, u64)>> {
     let windows = index.series.peak_windows(range);
     // For each window: the heap at its start, and every change within it.
-    let mut found: Vec<(u64, Vec<(u64, bool, u64)>)> = vec![(0, Vec::new()); windows.len()];
+    let mut found: Vec<(u64, Vec<Change>)> = vec![(0, Vec::new()); windows.len()];
     for_each_alloc(capture, index, |time, size, _, end| {
         for (w, (base, changes)) in windows.iter().zip(found.iter_mut()) {
             if time <= w.from {
@@ -259,9 +259,12 @@ fn peak_in(capture: &Capture, index: &HeapIndex, range: Range) -> Option<Option<
     }))
 }
 
-/// The highest heap after an allocation among `changes` (time, allocation or release, size),
-/// from `base`, and its time; releases go before allocations at one tick.
-fn highest(base: u64, mut changes: Vec<(u64, bool, u64)>) -> Option<(u64, u64)> {
+/// A change of the heap: its time, whether it was an allocation (or a release), and the size.
+type Change = (u64, bool, u64);
+
+/// The highest heap after an allocation among `changes`, from `base`, and its time; releases
+/// go before allocations at one tick.
+fn highest(base: u64, mut changes: Vec<Change>) -> Option<(u64, u64)> {
     changes.sort_unstable();
     let (mut heap, mut peak) = (base, None::<(u64, u64)>);
     for (time, alloc, size) in changes {
