@@ -146,7 +146,8 @@ impl HeapSeries {
     /// bucket the range starts in), so that the columns add up; a column finer than a bucket
     /// shows the heap of the bucket it lies in, with no events of its own.
     pub fn columns(&self, capture: &Capture, range: Range, columns: usize) -> Vec<Column> {
-        let end = self.start + self.width * self.buckets.len() as u64;
+        let len = self.buckets.len() as u64;
+        let end = self.start.saturating_add(self.width.saturating_mul(len));
         let (from, to) = (range.from.max(self.start), range.to.min(end));
         if columns == 0 || to <= from {
             return Vec::new();
@@ -159,7 +160,8 @@ impl HeapSeries {
         let mut next = ((from - self.start) / self.width) as usize;
         let mut out = Vec::with_capacity(columns);
         for c in 0..columns as u64 {
-            let (a, b) = (from + c * span, (from + (c + 1) * span).min(to));
+            let at = |c: u64| from.saturating_add(c.saturating_mul(span));
+            let (a, b) = (at(c), at(c + 1).min(to));
             if a >= to {
                 break;
             }
@@ -198,7 +200,11 @@ impl HeapSeries {
     pub(crate) fn peak_windows(&self, range: Range) -> Vec<Range> {
         let n = self.buckets.len() as u64;
         // Bucket k holds the times in (edge(k), edge(k + 1)].
-        let edge = |k: u64| (self.start + k * self.width).saturating_sub(1);
+        // Saturating: a corrupt stored series must not overflow.
+        let edge = |k: u64| {
+            let at = self.start.saturating_add(k.saturating_mul(self.width));
+            at.saturating_sub(1)
+        };
         let bucket = |t: u64| (t.saturating_sub(self.start) / self.width).min(n.saturating_sub(1));
         let (first, last) = (bucket(range.from.saturating_add(1)), bucket(range.to));
         if n == 0 || last <= first + 2 {

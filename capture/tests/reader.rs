@@ -356,7 +356,7 @@ fn a_corrupt_heap_index_never_panics() {
         }
         if let Ok(c) = Capture::from_bytes("fuzz", b) {
             for range in [Range::ALL, Range { from: 0, to: 24 }] {
-                let _ = analyze(&c, range);
+                let _ = analyze(&c, range).series.columns(&c, range, 50);
             }
             let _ = Stacks::read(&c).frames(stack(2)).count();
         }
