@@ -17,8 +17,10 @@
 // The exceptions are the memory map in `Capture::open` and a prefetch hint in `AddrMap`.
 #![deny(unsafe_code)]
 
+mod activity;
 mod addr_map;
 mod capture;
+mod diff;
 mod error;
 mod events;
 mod heap;
@@ -34,7 +36,9 @@ mod symbols;
 mod tables;
 mod tree;
 
+pub use activity::ThreadActivity;
 pub use capture::{Capture, Ending};
+pub use diff::{DiffRow, HeapDiff};
 pub use error::Error;
 pub use events::{DecodeProblem, Event, EventKind, Events};
 pub use index::HeapIndex;

@@ -1,69 +1,14 @@
 //! `memprof diff`: how the heap differs between two captures of one program, or between two
 //! moments of one capture, call stack by call stack.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 
-use memprof_capture::{Capture, Range, Site};
+use memprof_capture::{Capture, HeapDiff};
 
 use super::fail;
 use crate::cli::DiffArgs;
 use crate::units;
-use memprof_capture::{Line, Resolved};
-
-/// Figures of one call stack on both sides.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-struct Row {
-    allocations: [u64; 2],
-    bytes: [u64; 2],
-    live_bytes: [u64; 2],
-    live_blocks: [u64; 2],
-    /// Allocations made between the two moments and still live at the second (one-capture
-    /// form only).
-    new_live_bytes: u64,
-    new_live_blocks: u64,
-    frames: Vec<Line>,
-}
-
-impl Row {
-    fn delta(&self) -> i128 {
-        i128::from(self.live_bytes[1]) - i128::from(self.live_bytes[0])
-    }
-}
-
-/// A call stack as both captures can name it (see [`Line::function_key`]).
-fn key(lines: &[Line]) -> Vec<String> {
-    lines.iter().map(Line::function_key).collect()
-}
-
-/// Adds `sites` of one side to `rows`, keyed by symbolic stack.
-fn add(
-    rows: &mut HashMap<Vec<String>, Row>,
-    capture: &Capture,
-    sites: &[Site],
-    side: usize,
-    new: bool,
-) {
-    let resolved = Resolved::of(capture);
-    let resolver = resolved.resolver();
-    for s in sites {
-        let lines = resolver.lines(s.stack, usize::MAX);
-        let row = rows.entry(key(&lines)).or_default();
-        if new {
-            row.new_live_bytes += s.figures.leaked_bytes;
-            row.new_live_blocks += s.figures.leaked_blocks;
-        } else {
-            row.allocations[side] += s.figures.allocations;
-            row.bytes[side] += s.figures.bytes;
-            row.live_bytes[side] += s.figures.leaked_bytes;
-            row.live_blocks[side] += s.figures.leaked_blocks;
-        }
-        if row.frames.is_empty() {
-            row.frames = lines;
-        }
-    }
-}
 
 fn program(c: &Capture) -> String {
     let cmd = c.command_line();
@@ -79,9 +24,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let a = crate::symbolize::open_indexed(&args.a)?;
-    let mut rows: HashMap<Vec<String>, Row> = HashMap::new();
-    let (sa, sb);
-    match &args.b {
+    let diff = match &args.b {
         Some(b_path) => {
             if args.range.from.is_some() || args.range.to.is_some() {
                 return fail(
@@ -102,13 +45,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
                     ),
                 );
             }
-            let analysis_a = memprof_capture::analyze(&a, Range::ALL);
-            let (summary_a, sites_a) = (analysis_a.summary, analysis_a.sites);
-            let analysis_b = memprof_capture::analyze(&b, Range::ALL);
-            let (summary_b, sites_b) = (analysis_b.summary, analysis_b.sites);
-            add(&mut rows, &a, &sites_a, 0, false);
-            add(&mut rows, &b, &sites_b, 1, false);
-            (sa, sb) = (summary_a, summary_b);
+            HeapDiff::of_captures(&a, &b)
         }
         None => {
             let (Some(from), Some(to)) = (&args.range.from, &args.range.to) else {
@@ -119,27 +56,13 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
             };
             let t1 = crate::timespec::range(&a, Some(from), None, None)?;
             let t2 = crate::timespec::range(&a, Some(to), None, None)?;
-            let between = crate::timespec::range(&a, None, Some(from), Some(to))?;
-            let first = memprof_capture::analyze(&a, t1);
-            let (summary, at1) = (first.summary, first.sites);
-            let at2 = memprof_capture::analyze(&a, t2).sites;
-            let new = memprof_capture::analyze(&a, between).sites;
-            add(&mut rows, &a, &at1, 0, false);
-            add(&mut rows, &a, &at2, 1, false);
-            add(&mut rows, &a, &new, 1, true);
-            (sa, sb) = (summary.clone(), summary);
+            // Checks that the range is not empty.
+            crate::timespec::range(&a, None, Some(from), Some(to))?;
+            HeapDiff::of_times(&a, t1.to, t2.to)
         }
-    }
-    let mut rows: Vec<Row> = rows
-        .into_values()
-        .filter(|r| r.delta() != 0 || r.new_live_bytes != 0)
-        .collect();
-    rows.sort_by(|x, y| {
-        y.delta()
-            .abs()
-            .cmp(&x.delta().abs())
-            .then(y.new_live_bytes.cmp(&x.new_live_bytes))
-    });
+    };
+    let [sa, sb] = diff.summaries;
+    let mut rows = diff.rows;
     rows.truncate(args.top);
     for r in &mut rows {
         r.frames.truncate(args.depth);
@@ -153,7 +76,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     } else {
         let one = args.b.is_none();
-        let delta_total = rows.iter().map(Row::delta).sum::<i128>();
+        let delta_total = rows.iter().map(|r| r.delta()).sum::<i128>();
         writeln!(
             out,
             "{} call stacks whose live heap changed (total {} B):",
