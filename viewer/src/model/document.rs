@@ -1,0 +1,148 @@
+//! An open capture and the analyses of it that the views show.
+//!
+//! Everything here runs off the main thread: opening and indexing a capture, analysing a
+//! range, comparing two moments or two captures. The results are plain data handed to the
+//! views.
+
+use std::path::{Path, PathBuf};
+
+use memprof_capture::{
+    analyze, functions, Analysis, CallTree, Capture, Direction, Ending, FunctionFigures, HeapDiff,
+    HeapIndex, Range, Resolved, Scope, ThreadId,
+};
+
+/// Why a capture could not be shown.
+#[derive(Debug)]
+pub enum LoadError {
+    Capture(memprof_capture::Error),
+    Io(PathBuf, std::io::Error),
+    /// The load was superseded by a newer one.
+    Cancelled,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Capture(e) => write!(f, "{e}"),
+            LoadError::Io(path, e) => write!(f, "cannot read {}: {e}", path.display()),
+            LoadError::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl From<memprof_capture::Error> for LoadError {
+    fn from(e: memprof_capture::Error) -> LoadError {
+        LoadError::Capture(e)
+    }
+}
+
+/// An open capture, with its stacks read and resolved once.
+pub struct Document {
+    pub capture: Capture,
+    pub resolved: Resolved,
+    /// Markers: label and nanoseconds since the start.
+    pub markers: Vec<(String, u64)>,
+    pub threads: Vec<ThreadId>,
+}
+
+impl Document {
+    /// Opens the capture at `path`. A capture without a heap index is indexed first, with
+    /// `progress` told how far it got (a fraction); when it can be written, the index is
+    /// appended so that the next opening starts at once. `progress` returning false cancels.
+    pub fn open(path: &Path, progress: &mut dyn FnMut(f64) -> bool) -> Result<Document, LoadError> {
+        let mut capture = Capture::open(path)?;
+        if !HeapIndex::is_in(&capture) {
+            let index =
+                HeapIndex::build_with(&capture, &mut *progress).ok_or(LoadError::Cancelled)?;
+            // A capture its program may still be writing is left alone, as is one that
+            // cannot be written (it is indexed again by each analysis).
+            let writing = capture.ending() == Ending::CutShort
+                && Path::new(&format!("/proc/{}", capture.pid())).exists();
+            let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
+            if !writing && writable && index.append_to(path).is_ok() {
+                drop(index);
+                capture = Capture::open(path)?;
+            }
+        }
+        if !progress(1.0) {
+            return Err(LoadError::Cancelled);
+        }
+        let resolved = Resolved::of(&capture);
+        let markers = capture
+            .markers()
+            .into_iter()
+            .map(|(label, time)| (label, capture.ns(time)))
+            .collect();
+        let threads = capture.thread_ids();
+        Ok(Document {
+            capture,
+            resolved,
+            markers,
+            threads,
+        })
+    }
+
+    /// The analysis of `range` (nanoseconds since the start; `None`: the whole capture).
+    pub fn report(&self, range: Option<(u64, u64)>) -> Report {
+        let range = self.range(range);
+        let analysis = analyze(&self.capture, Scope::from(range));
+        let resolver = self.resolved.resolver();
+        let top_down = CallTree::build(&analysis.sites, &resolver, Direction::TopDown);
+        let bottom_up = CallTree::build(&analysis.sites, &resolver, Direction::BottomUp);
+        let functions = functions(&analysis.sites, &resolver);
+        Report {
+            range,
+            analysis,
+            top_down,
+            bottom_up,
+            functions,
+        }
+    }
+
+    /// The record times of a span in nanoseconds.
+    pub fn range(&self, range: Option<(u64, u64)>) -> Range {
+        match range {
+            None => Range::ALL,
+            Some((from, to)) => Range {
+                from: if from == 0 {
+                    0
+                } else {
+                    self.capture.ticks(from)
+                },
+                to: self.capture.ticks(to),
+            },
+        }
+    }
+
+    /// The heap at `to_ns` minus the heap at `from_ns`.
+    pub fn compare_times(&self, from_ns: u64, to_ns: u64) -> HeapDiff {
+        let (t1, t2) = (self.capture.ticks(from_ns), self.capture.ticks(to_ns));
+        HeapDiff::of_times(&self.capture, t1, t2)
+    }
+
+    /// The heap at the end of this capture minus that at the end of `baseline`.
+    pub fn compare_with(&self, baseline: &Document) -> HeapDiff {
+        HeapDiff::of_captures(&baseline.capture, &self.capture)
+    }
+
+    /// The program's name, for the title.
+    pub fn program(&self) -> String {
+        let cmd = self.capture.command_line();
+        let argv0 = cmd.first().map_or("?", String::as_str);
+        argv0.rsplit('/').next().unwrap_or(argv0).to_string()
+    }
+
+    /// How long the recording lasted, in nanoseconds (at least 1, so spans are never empty).
+    pub fn duration_ns(&self, report: &Report) -> u64 {
+        report.analysis.summary.duration_ns.max(1)
+    }
+}
+
+/// The analysis of one range, with its call trees.
+pub struct Report {
+    pub range: Range,
+    pub analysis: Analysis,
+    pub top_down: CallTree,
+    pub bottom_up: CallTree,
+    pub functions: Vec<FunctionFigures>,
+}

@@ -1,0 +1,10 @@
+//! The views' data, with no GTK types: what each view shows, computed from the analysis of
+//! `memprof-capture`, and unit-tested without a display.
+
+pub mod document;
+pub mod flame;
+pub mod histogram;
+pub mod jobs;
+pub mod rows;
+pub mod timeline;
+pub mod units;
