@@ -7,4 +7,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod model;
+pub mod record;
+pub mod ui;
+
+/// The application id (meson sets another for development builds).
+pub const APP_ID: &str = match option_env!("MEMPROF_VIEWER_APP_ID") {
+    Some(id) => id,
+    None => "io.github.memprof.Viewer",
+};

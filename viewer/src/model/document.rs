@@ -5,10 +5,11 @@
 //! views.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memprof_capture::{
-    analyze, functions, Analysis, CallTree, Capture, Direction, Ending, FunctionFigures, HeapDiff,
-    HeapIndex, Range, Resolved, Scope, ThreadId,
+    analyze, functions, rank, Analysis, CallTree, Capture, Direction, Ending, FunctionFigures,
+    HeapDiff, HeapIndex, Metric, Range, Resolved, Scope, Site, ThreadId,
 };
 
 /// Why a capture could not be shown.
@@ -82,17 +83,26 @@ impl Document {
         })
     }
 
-    /// The analysis of `range` (nanoseconds since the start; `None`: the whole capture).
-    pub fn report(&self, range: Option<(u64, u64)>) -> Report {
-        let range = self.range(range);
-        let analysis = analyze(&self.capture, Scope::from(range));
+    /// The analysis of `range` (nanoseconds since the start; `None`: the whole capture),
+    /// gathered by `metric`.
+    pub fn report(&self, range: Option<(u64, u64)>, metric: Metric) -> Report {
+        let analysis = analyze(&self.capture, Scope::from(self.range(range)));
+        self.gather(Arc::new(analysis), metric)
+    }
+
+    /// The call trees of `analysis` by `metric`: like `memprof report --sort METRIC`, only
+    /// the call stacks with some of it count.
+    pub fn gather(&self, analysis: Arc<Analysis>, metric: Metric) -> Report {
+        let mut sites = analysis.sites.clone();
+        rank(&mut sites, metric);
         let resolver = self.resolved.resolver();
-        let top_down = CallTree::build(&analysis.sites, &resolver, Direction::TopDown);
-        let bottom_up = CallTree::build(&analysis.sites, &resolver, Direction::BottomUp);
-        let functions = functions(&analysis.sites, &resolver);
+        let top_down = CallTree::build(&sites, &resolver, Direction::TopDown);
+        let bottom_up = CallTree::build(&sites, &resolver, Direction::BottomUp);
+        let functions = functions(&sites, &resolver);
         Report {
-            range,
+            metric,
             analysis,
+            sites,
             top_down,
             bottom_up,
             functions,
@@ -140,8 +150,10 @@ impl Document {
 
 /// The analysis of one range, with its call trees.
 pub struct Report {
-    pub range: Range,
-    pub analysis: Analysis,
+    pub metric: Metric,
+    pub analysis: Arc<Analysis>,
+    /// The call stacks with some of the metric, largest first.
+    pub sites: Vec<Site>,
     pub top_down: CallTree,
     pub bottom_up: CallTree,
     pub functions: Vec<FunctionFigures>,

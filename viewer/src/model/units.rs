@@ -31,7 +31,7 @@ pub fn count(n: u64) -> String {
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
         let left = digits.len() - i;
-        if i > 0 && left % 3 == 0 {
+        if i > 0 && left.is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -1,0 +1,174 @@
+//! The application: the command line, and the screenshot mode that renders each view.
+//!
+//! ```text
+//! memprof-viewer [CAPTURE]                     show a capture (or choose one)
+//! memprof-viewer PROGRAM [ARGS...]             record PROGRAM with memprof run, then show it
+//! memprof-viewer --baseline BASE CAPTURE       compare CAPTURE with BASE
+//! memprof-viewer --screenshot DIR CAPTURE      render every view to DIR/*.png and quit
+//! ```
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use gtk::glib;
+use gtk::prelude::*;
+
+use crate::model::content::Shape;
+use crate::ui::render;
+use crate::ui::window::Viewer;
+
+/// What the command line asks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Args {
+    /// A capture, or a program and its arguments.
+    pub command: Vec<OsString>,
+    pub baseline: Option<PathBuf>,
+    pub screenshots: Option<PathBuf>,
+}
+
+impl Args {
+    pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, String> {
+        let mut out = Args::default();
+        let mut args = args.into_iter();
+        while let Some(a) = args.next() {
+            if !out.command.is_empty() {
+                out.command.push(a);
+                continue;
+            }
+            match a.to_str() {
+                Some("--baseline") => {
+                    out.baseline = Some(args.next().ok_or("--baseline needs a capture")?.into())
+                }
+                Some("--screenshot") => {
+                    out.screenshots =
+                        Some(args.next().ok_or("--screenshot needs a directory")?.into())
+                }
+                Some("--") => out.command.extend(args.by_ref()),
+                Some("-h" | "--help") => return Err(HELP.into()),
+                Some(s) if s.starts_with('-') => return Err(format!("unknown option {s}\n{HELP}")),
+                _ => out.command.push(a),
+            }
+        }
+        Ok(out)
+    }
+}
+
+const HELP: &str =
+    "usage: memprof-viewer [--baseline BASE] [--screenshot DIR] [CAPTURE | PROGRAM [ARGS...]]";
+
+/// Runs the application; returns the exit status.
+pub fn run(args: Args) -> glib::ExitCode {
+    let app = gtk::Application::builder()
+        .application_id(crate::APP_ID)
+        .flags(gtk::gio::ApplicationFlags::NON_UNIQUE)
+        .build();
+    let args = Rc::new(std::cell::RefCell::new(Some(args)));
+    app.connect_activate(move |app| {
+        let Some(args) = args.borrow_mut().take() else {
+            return;
+        };
+        let viewer = Viewer::new(Some(app));
+        viewer.present();
+        start(&viewer, args, app);
+    });
+    // GTK gets no arguments: they are this program's.
+    app.run_with_args::<&str>(&[])
+}
+
+fn start(viewer: &Rc<Viewer>, args: Args, app: &gtk::Application) {
+    if let Some(b) = &args.baseline {
+        viewer.open_baseline(b);
+    }
+    match args.command.len() {
+        0 => {}
+        1 => viewer.open(std::path::Path::new(&args.command[0])),
+        _ => viewer.record(args.command.clone()),
+    }
+    if let Some(dir) = args.screenshots {
+        let (viewer, app) = (viewer.clone(), app.clone());
+        glib::spawn_future_local(async move {
+            if let Err(e) = screenshots(&viewer, &dir).await {
+                eprintln!("memprof-viewer: {e}");
+            }
+            app.quit();
+        });
+    }
+}
+
+/// Waits until the viewer has no job running (and GTK has drawn the result).
+pub async fn settle(viewer: &Viewer) -> Result<(), String> {
+    let end = Instant::now() + Duration::from_secs(120);
+    // A job may be about to start: give the main loop a turn first.
+    glib::timeout_future(Duration::from_millis(50)).await;
+    while viewer.is_busy() {
+        if Instant::now() > end {
+            return Err("the analysis took more than two minutes".into());
+        }
+        glib::timeout_future(Duration::from_millis(20)).await;
+    }
+    glib::timeout_future(Duration::from_millis(300)).await;
+    match viewer.error() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Renders each view to `dir`: summary, call graph, flame graph, sizes, then a selected
+/// range and the comparison of its two ends.
+async fn screenshots(viewer: &Rc<Viewer>, dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    settle(viewer).await?;
+    let shot = |name: &str| render::png(&viewer.window, &dir.join(format!("{name}.png")));
+    for (page, name) in [
+        ("summary", "summary"),
+        ("callgraph", "callgraph"),
+        ("flame", "flamegraph"),
+        ("sizes", "sizes"),
+    ] {
+        viewer.stack.set_visible_child_name(page);
+        settle(viewer).await?;
+        shot(name)?;
+    }
+    viewer.set_shape(Shape::BottomUp, None);
+    viewer.stack.set_visible_child_name("callgraph");
+    settle(viewer).await?;
+    shot("bottom-up")?;
+    viewer.set_shape(Shape::TopDown, None);
+    // The middle half of the capture.
+    viewer.timeline.select(0.25, 0.75);
+    settle(viewer).await?;
+    viewer.stack.set_visible_child_name("summary");
+    settle(viewer).await?;
+    shot("range")?;
+    viewer.set_compare(true);
+    settle(viewer).await?;
+    viewer.stack.set_visible_child_name("callgraph");
+    settle(viewer).await?;
+    shot("compare-callgraph")?;
+    viewer.stack.set_visible_child_name("flame");
+    settle(viewer).await?;
+    shot("compare-flamegraph")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn options_come_before_the_capture_or_program() {
+        let a = parse(&["--screenshot", "docs", "x.mprof"]).unwrap();
+        assert_eq!(a.screenshots, Some("docs".into()));
+        assert_eq!(a.command, ["x.mprof"]);
+        let a = parse(&["./prog", "--baseline", "b"]).unwrap();
+        assert_eq!(a.command, ["./prog", "--baseline", "b"]);
+        assert_eq!(a.baseline, None);
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--baseline"]).is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! The widgets: each binds a part of [`crate::model`] to GTK.
+
+pub mod callgraph;
+pub mod flame;
+pub mod histogram;
+pub mod render;
+pub mod summary;
+pub mod timeline;
+pub mod views;
+pub mod window;
