@@ -27,6 +27,14 @@ pub enum Command {
     Diff(DiffArgs),
     /// Put a marker with a label in the capture of a program being recorded, now.
     Mark(MarkArgs),
+    /// Open a capture in the viewer (memprof-viewer).
+    View(ViewArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ViewArgs {
+    /// The capture to show.
+    pub capture: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -207,7 +215,7 @@ pub enum Sort {
 /// shorthands.
 pub fn parse(mut args: Vec<OsString>) -> Cli {
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
-        let known = ["run", "report", "export", "diff", "mark", "help"];
+        let known = ["run", "report", "export", "diff", "mark", "view", "help"];
         if !first.starts_with('-') && !known.contains(&first) {
             let sub = if crate::cmd::is_capture(std::path::Path::new(first)) {
                 "report"

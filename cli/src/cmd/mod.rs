@@ -8,6 +8,7 @@ mod report;
 mod run;
 mod timeline;
 mod tree;
+mod view;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::export(args),
         Command::Diff(args) => diff::diff(args),
         Command::Mark(args) => mark::mark(args),
+        Command::View(args) => view::view(args),
     }
 }
 
