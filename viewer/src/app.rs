@@ -144,6 +144,7 @@ async fn screenshots(viewer: &Rc<Viewer>, dir: &std::path::Path) -> Result<(), S
     shot("range")?;
     viewer.set_compare(true);
     settle(viewer).await?;
+    viewer.set_shape(Shape::BottomUp, None);
     viewer.stack.set_visible_child_name("callgraph");
     settle(viewer).await?;
     shot("compare-callgraph")?;

@@ -118,6 +118,14 @@ impl Timeline {
         let lanes = timeline::lanes(&document.threads);
         self.area
             .set_content_height((lanes.len() as f64 * ROW) as i32);
+        // Up to nine rows show without scrolling.
+        if let Some(scrolled) = self
+            .area
+            .ancestor(gtk::ScrolledWindow::static_type())
+            .and_downcast::<gtk::ScrolledWindow>()
+        {
+            scrolled.set_min_content_height((lanes.len().min(9) as f64 * ROW) as i32 + 2);
+        }
         *self.view.borrow_mut() = View::new(duration);
         *self.data.borrow_mut() = Some(Data {
             document,
