@@ -6,7 +6,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::{analyze, Capture, Line, Range, Resolved, Site, Summary};
+use crate::index::HeapIndex;
+use crate::{analyze, Capture, Line, NodeId, Range, Resolved, Site, Summary};
 
 /// Figures of one call stack on both sides (0: before, or run A; 1: after, or run B).
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -45,21 +46,94 @@ impl HeapDiff {
     pub fn of_captures(a: &Capture, b: &Capture) -> HeapDiff {
         let (analysis_a, analysis_b) = (analyze(a, Range::ALL), analyze(b, Range::ALL));
         let mut rows = Rows::default();
-        rows.add(a, &analysis_a.sites, 0, false);
-        rows.add(b, &analysis_b.sites, 1, false);
-        rows.finish([analysis_a.summary, analysis_b.summary])
+        rows.add(a, &analysis_a.sites, 0);
+        rows.add(b, &analysis_b.sites, 1);
+        HeapDiff {
+            summaries: [analysis_a.summary, analysis_b.summary],
+            rows: rows.finish(),
+        }
     }
 
     /// The live heap of `capture` at record time `t2` minus that at `t1`.
     pub fn of_times(capture: &Capture, t1: u64, t2: u64) -> HeapDiff {
-        let first = analyze(capture, Range { from: 0, to: t1 });
-        let at2 = analyze(capture, Range { from: 0, to: t2 }).sites;
-        let new = analyze(capture, Range { from: t1, to: t2 }).sites;
+        let summary = Summary::of(capture);
+        HeapDiff {
+            summaries: [summary.clone(), summary],
+            rows: HeapDiff::rows_between(capture, t1, t2),
+        }
+    }
+
+    /// The rows of [`HeapDiff::of_times`], without the summaries: one read of the
+    /// allocations made up to `t2`, on every core.
+    pub fn rows_between(capture: &Capture, t1: u64, t2: u64) -> Vec<DiffRow> {
+        let read = |index: &HeapIndex| {
+            let parts = crate::parts::for_each_alloc(
+                capture,
+                index,
+                t2,
+                HashMap::<NodeId, DiffRow>::default,
+                |by_stack, time, size, stack, end| {
+                    let row = by_stack.entry(NodeId(stack.node)).or_default();
+                    let live_at = |t: u64| time <= t && end.is_none_or(|e| e > t);
+                    // Made in (0, t]: what an analysis of that range counts.
+                    for (side, t) in [(0, t1), (1, t2)] {
+                        if time > 0 && time <= t {
+                            row.allocations[side] += 1;
+                            row.bytes[side] += size;
+                            if live_at(t) {
+                                row.live_bytes[side] += size;
+                                row.live_blocks[side] += 1;
+                            }
+                        }
+                    }
+                    if time > t1 && live_at(t2) {
+                        row.new_live_bytes += size;
+                        row.new_live_blocks += 1;
+                    }
+                },
+            )?;
+            let mut by_stack: HashMap<NodeId, DiffRow> = HashMap::default();
+            for part in parts {
+                for (stack, r) in part {
+                    let row = by_stack.entry(stack).or_default();
+                    for side in 0..2 {
+                        row.allocations[side] += r.allocations[side];
+                        row.bytes[side] += r.bytes[side];
+                        row.live_bytes[side] += r.live_bytes[side];
+                        row.live_blocks[side] += r.live_blocks[side];
+                    }
+                    row.new_live_bytes += r.new_live_bytes;
+                    row.new_live_blocks += r.new_live_blocks;
+                }
+            }
+            Some(by_stack)
+        };
+        let by_stack = read(&HeapIndex::of(capture))
+            .or_else(|| read(&HeapIndex::build(capture)))
+            .expect("a built index fits its records");
+        let resolved = Resolved::of(capture);
+        let resolver = resolved.resolver();
+        let mut stacks: Vec<(NodeId, DiffRow)> = by_stack.into_iter().collect();
+        // Stack order, so that rows with the same functions take the frames of the same one.
+        stacks.sort_unstable_by_key(|s| s.0);
         let mut rows = Rows::default();
-        rows.add(capture, &first.sites, 0, false);
-        rows.add(capture, &at2, 1, false);
-        rows.add(capture, &new, 1, true);
-        rows.finish([first.summary.clone(), first.summary])
+        for (stack, r) in stacks {
+            let lines = resolver.lines(stack, usize::MAX);
+            let key = lines.iter().map(Line::function_key).collect();
+            let row = rows.0.entry(key).or_default();
+            for side in 0..2 {
+                row.allocations[side] += r.allocations[side];
+                row.bytes[side] += r.bytes[side];
+                row.live_bytes[side] += r.live_bytes[side];
+                row.live_blocks[side] += r.live_blocks[side];
+            }
+            row.new_live_bytes += r.new_live_bytes;
+            row.new_live_blocks += r.new_live_blocks;
+            if row.frames.is_empty() {
+                row.frames = lines;
+            }
+        }
+        rows.finish()
     }
 }
 
@@ -68,30 +142,26 @@ impl HeapDiff {
 struct Rows(HashMap<Vec<String>, DiffRow>);
 
 impl Rows {
-    /// Adds `sites` of one side; `new` marks the allocations made between the two moments.
-    fn add(&mut self, capture: &Capture, sites: &[Site], side: usize, new: bool) {
+    /// Adds `sites` of one side.
+    fn add(&mut self, capture: &Capture, sites: &[Site], side: usize) {
         let resolved = Resolved::of(capture);
         let resolver = resolved.resolver();
         for s in sites {
             let lines = resolver.lines(s.stack, usize::MAX);
             let key = lines.iter().map(Line::function_key).collect();
             let row = self.0.entry(key).or_default();
-            if new {
-                row.new_live_bytes += s.figures.leaked_bytes;
-                row.new_live_blocks += s.figures.leaked_blocks;
-            } else {
-                row.allocations[side] += s.figures.allocations;
-                row.bytes[side] += s.figures.bytes;
-                row.live_bytes[side] += s.figures.leaked_bytes;
-                row.live_blocks[side] += s.figures.leaked_blocks;
-            }
+            row.allocations[side] += s.figures.allocations;
+            row.bytes[side] += s.figures.bytes;
+            row.live_bytes[side] += s.figures.leaked_bytes;
+            row.live_blocks[side] += s.figures.leaked_blocks;
             if row.frames.is_empty() {
                 row.frames = lines;
             }
         }
     }
 
-    fn finish(self, summaries: [Summary; 2]) -> HeapDiff {
+    /// The rows that changed, largest change first.
+    fn finish(self) -> Vec<DiffRow> {
         let mut rows: Vec<DiffRow> = self
             .0
             .into_values()
@@ -105,7 +175,7 @@ impl Rows {
                 .then(y.new_live_bytes.cmp(&x.new_live_bytes))
                 .then_with(|| stack_key(x).cmp(&stack_key(y)))
         });
-        HeapDiff { summaries, rows }
+        rows
     }
 }
 

@@ -26,6 +26,7 @@ mod events;
 mod heap;
 mod index;
 mod modules;
+mod parts;
 mod resolve;
 mod scan;
 mod series;

@@ -1,9 +1,9 @@
 //! Figures per allocation site (per call stack): the rows of a report.
 
-use memprof_format::{Lifetime, StackRef};
+use memprof_format::Lifetime;
 
 use crate::index::HeapIndex;
-use crate::scan::{scan, walk};
+use crate::scan::scan;
 use crate::{Capture, HeapSeries, NodeId, Summary, ThreadId};
 
 /// What some allocations came to: those of one call stack, of a node of a call tree, or of a
@@ -235,21 +235,35 @@ pub fn analyze(capture: &Capture, scope: impl Into<Scope>) -> Analysis {
 fn peak_in(capture: &Capture, index: &HeapIndex, range: Range) -> Option<Option<(u64, u64)>> {
     let windows = index.series.peak_windows(range);
     // For each window: the heap at its start, and every change within it.
-    let mut found: Vec<(u64, Vec<Change>)> = vec![(0, Vec::new()); windows.len()];
-    for_each_alloc(capture, index, |time, size, _, end| {
-        for (w, (base, changes)) in windows.iter().zip(found.iter_mut()) {
-            if time <= w.from {
-                if end.is_none_or(|e| e > w.from) {
-                    *base += size;
+    // Read on every core, each worker with windows of its own, then added up. Allocations
+    // after the range change nothing in it.
+    let parts = crate::parts::for_each_alloc(
+        capture,
+        index,
+        range.to,
+        || vec![(0u64, Vec::<Change>::new()); windows.len()],
+        |found, time, size, _, end| {
+            for (w, (base, changes)) in windows.iter().zip(found.iter_mut()) {
+                if time <= w.from {
+                    if end.is_none_or(|e| e > w.from) {
+                        *base += size;
+                    }
+                } else if time <= w.to {
+                    changes.push((time, true, size));
                 }
-            } else if time <= w.to {
-                changes.push((time, true, size));
+                if let Some(e) = end.filter(|&e| w.contains(e)) {
+                    changes.push((e, false, size));
+                }
             }
-            if let Some(e) = end.filter(|&e| w.contains(e)) {
-                changes.push((e, false, size));
-            }
+        },
+    )?;
+    let mut found: Vec<(u64, Vec<Change>)> = vec![(0, Vec::new()); windows.len()];
+    for part in parts {
+        for ((base, changes), (b, c)) in found.iter_mut().zip(part) {
+            *base += b;
+            changes.extend(c);
         }
-    })?;
+    }
     let peaks = found
         .into_iter()
         .filter_map(|(base, changes)| highest(base, changes));
@@ -278,24 +292,6 @@ fn highest(base: u64, mut changes: Vec<Change>) -> Option<(u64, u64)> {
         }
     }
     peak
-}
-
-/// Calls `f(time, size, stack, end)` for every allocation, with the time its block ended, if
-/// it did. `None` when the index does not fit the records.
-fn for_each_alloc(
-    capture: &Capture,
-    index: &HeapIndex,
-    mut f: impl FnMut(u64, u64, StackRef, Option<u64>),
-) -> Option<()> {
-    for (i, thread) in capture.threads.iter().enumerate() {
-        walk(capture, index, i, 0..thread.chunks.len(), |b, lifetime| {
-            if let (Some((time, stack, size)), Some(l)) = (b.allocation(), lifetime) {
-                f(time, size, stack, end_of(time, l));
-            }
-        })
-        .ok()?;
-    }
-    Some(())
 }
 
 pub(crate) fn end_of(time: u64, lifetime: Lifetime) -> Option<u64> {
