@@ -10,6 +10,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gtk::glib;
@@ -26,6 +27,8 @@ pub struct Args {
     pub command: Vec<OsString>,
     pub baseline: Option<PathBuf>,
     pub screenshots: Option<PathBuf>,
+    /// Print how long the first view and a range's analysis and comparison take, then quit.
+    pub timings: bool,
 }
 
 impl Args {
@@ -45,6 +48,7 @@ impl Args {
                     out.screenshots =
                         Some(args.next().ok_or("--screenshot needs a directory")?.into())
                 }
+                Some("--timings") => out.timings = true,
                 Some("--") => out.command.extend(args.by_ref()),
                 Some("-h" | "--help") => return Err(HELP.into()),
                 Some(s) if s.starts_with('-') => return Err(format!("unknown option {s}\n{HELP}")),
@@ -56,7 +60,7 @@ impl Args {
 }
 
 const HELP: &str =
-    "usage: memprof-viewer [--baseline BASE] [--screenshot DIR] [CAPTURE | PROGRAM [ARGS...]]";
+    "usage: memprof-viewer [--baseline BASE] [--screenshot DIR] [--timings] [CAPTURE | PROGRAM [ARGS...]]";
 
 /// Runs the application; returns the exit status.
 pub fn run(args: Args) -> glib::ExitCode {
@@ -81,10 +85,20 @@ fn start(viewer: &Rc<Viewer>, args: Args, app: &gtk::Application) {
     if let Some(b) = &args.baseline {
         viewer.open_baseline(b);
     }
+    let started = Instant::now();
     match args.command.len() {
         0 => {}
         1 => viewer.open(std::path::Path::new(&args.command[0])),
         _ => viewer.record(args.command.clone()),
+    }
+    if args.timings {
+        let (viewer, app) = (viewer.clone(), app.clone());
+        glib::spawn_future_local(async move {
+            if let Err(e) = timings(&viewer, started).await {
+                eprintln!("memprof-viewer: {e}");
+            }
+            app.quit();
+        });
     }
     if let Some(dir) = args.screenshots {
         let (viewer, app) = (viewer.clone(), app.clone());
@@ -113,6 +127,52 @@ pub async fn settle(viewer: &Viewer) -> Result<(), String> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Waits for the running job, polling often, and returns when it ended.
+async fn finished(viewer: &Viewer) -> Result<Instant, String> {
+    while viewer.is_busy() {
+        glib::timeout_future(Duration::from_millis(1)).await;
+    }
+    let done = Instant::now();
+    match viewer.error() {
+        Some(e) => Err(e),
+        None => Ok(done),
+    }
+}
+
+/// Prints how long the first view took from `started`, then a range's analysis, then the
+/// comparison of its two ends (the middle half of the capture, then the second quarter).
+async fn timings(viewer: &Rc<Viewer>, started: Instant) -> Result<(), String> {
+    let first = finished(viewer).await?;
+    let events = viewer.state.borrow().report.as_ref().map_or(0, |r| {
+        let s = &r.analysis.summary;
+        s.allocations + s.frees
+    });
+    println!("events: {events}");
+    println!("first view: {} ms", (first - started).as_millis());
+    settle(viewer).await?;
+    let t = Instant::now();
+    viewer.timeline.select(0.25, 0.75);
+    let done = finished(viewer).await?;
+    println!("range: {} ms", (done - t).as_millis());
+    viewer.set_compare(true);
+    settle(viewer).await?;
+    let diff = || viewer.state.borrow().diff.as_ref().map(Arc::as_ptr);
+    let before = diff();
+    let t = Instant::now();
+    viewer.timeline.select(0.25, 0.5);
+    // The comparison is shown first; the range's analysis follows.
+    while diff() == before {
+        glib::timeout_future(Duration::from_millis(1)).await;
+    }
+    println!("range diff: {} ms", t.elapsed().as_millis());
+    let done = finished(viewer).await?;
+    println!(
+        "range diff, then its analysis: {} ms",
+        (done - t).as_millis()
+    );
+    Ok(())
 }
 
 /// Renders each view to `dir`: summary, call graph, flame graph, sizes, then a selected

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use memprof_capture::{
     analyze, functions, rank, Analysis, CallTree, Capture, Direction, Ending, FunctionFigures,
-    HeapDiff, HeapIndex, Metric, Range, Resolved, Scope, Site, ThreadId,
+    HeapDiff, HeapIndex, Metric, Range, Resolved, Scope, Site, Summary, ThreadId,
 };
 
 /// Why a capture could not be shown.
@@ -124,10 +124,13 @@ impl Document {
         }
     }
 
-    /// The heap at `to_ns` minus the heap at `from_ns`.
-    pub fn compare_times(&self, from_ns: u64, to_ns: u64) -> HeapDiff {
+    /// The heap at `to_ns` minus the heap at `from_ns`; `summary` is the capture's.
+    pub fn compare_times(&self, from_ns: u64, to_ns: u64, summary: &Summary) -> HeapDiff {
         let (t1, t2) = (self.capture.ticks(from_ns), self.capture.ticks(to_ns));
-        HeapDiff::of_times(&self.capture, t1, t2)
+        HeapDiff {
+            summaries: [summary.clone(), summary.clone()],
+            rows: HeapDiff::rows_between(&self.capture, t1, t2),
+        }
     }
 
     /// The heap at the end of this capture minus that at the end of `baseline`.

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 pub enum Update<T> {
     /// How far it got, a fraction.
     Progress(f64),
+    /// Part of the result, shown while the rest is computed.
+    Partial(T),
     Done(T),
 }
 
@@ -32,6 +34,13 @@ impl<T> Ticket<T> {
     /// Whether a newer job has been started.
     pub fn cancelled(&self) -> bool {
         self.newest.load(Ordering::SeqCst) != self.number
+    }
+
+    /// Hands the main thread part of the result (unless the job was cancelled).
+    pub fn partial(&self, part: T) {
+        if !self.cancelled() {
+            let _ = self.updates.try_send(Update::Partial(part));
+        }
     }
 
     /// Tells the main thread how far the job got; false when it should stop.

@@ -1,7 +1,7 @@
 //! The call graph view: a search entry and a ColumnView of [`Row`]s, as a tree (expanders)
 //! or a list, sortable by every column.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gtk::prelude::*;
@@ -40,6 +40,8 @@ pub struct CallGraph {
     /// The figure the percentage column is a share of, and its total.
     share: Rc<RefCell<(Column, i128)>>,
     root: gio::ListStore,
+    /// Whether the columns are those of compare mode.
+    compare: Cell<bool>,
 }
 
 /// The row an item of the models holds.
@@ -117,6 +119,7 @@ impl CallGraph {
             rows: RefCell::new(Vec::new()),
             share,
             root,
+            compare: Cell::new(true),
         });
         let weak = Rc::downgrade(&graph);
         graph.search.connect_search_changed(move |_| {
@@ -125,7 +128,6 @@ impl CallGraph {
             }
         });
         graph.set_compare(false);
-        graph.sort_by(Column::Bytes, false);
         graph
     }
 
@@ -148,12 +150,23 @@ impl CallGraph {
         }
     }
 
-    /// Shows the columns of compare mode, or those of an analysis.
+    /// Shows the columns of compare mode, or those of an analysis; on a change of mode,
+    /// sorts by the largest change, or by bytes.
     pub fn set_compare(&self, compare: bool) {
         for (c, _, only) in &self.columns {
             c.set_visible(only.is_none_or(|o| o == compare));
         }
         self.percent.set_visible(true);
+        if self.compare.replace(compare) != compare {
+            self.sort_by(
+                if compare {
+                    Column::Change
+                } else {
+                    Column::Bytes
+                },
+                false,
+            );
+        }
     }
 
     /// Sorts by `column`, largest first (or smallest first when `ascending`).

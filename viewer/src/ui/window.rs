@@ -36,8 +36,10 @@ enum Outcome {
     Baseline(Arc<Document>),
     Analysed {
         report: Box<Report>,
-        diff: Option<Box<HeapDiff>>,
+        diff: Option<Arc<HeapDiff>>,
     },
+    /// The comparison of a range, shown before its analysis is done.
+    Compared(Arc<HeapDiff>),
     /// The same analysis gathered by another metric.
     Gathered(Box<Report>),
     Recorded(PathBuf),
@@ -292,20 +294,28 @@ impl Viewer {
             return;
         };
         let (range, baseline, compare) = (st.selection, st.baseline.clone(), st.compare);
+        // The whole capture's, the same in every analysis.
+        let Some(summary) = st.report.as_ref().map(|r| r.analysis.summary.clone()) else {
+            return;
+        };
         drop(st);
         let metric = self.current_metric();
         self.run(move |ticket| {
+            let diff = compare.then(|| {
+                Arc::new(match (&baseline, range) {
+                    (Some(b), _) => document.compare_with(b),
+                    (None, Some((a, b))) => document.compare_times(a, b, &summary),
+                    (None, None) => document.compare_times(0, summary.duration_ns, &summary),
+                })
+            });
+            if let Some(d) = &diff {
+                // The comparison first: it is what compare mode shows.
+                ticket.partial(Outcome::Compared(d.clone()));
+            }
             let report = document.report(range, metric);
             if ticket.cancelled() {
                 return None;
             }
-            let diff = compare.then(|| {
-                Box::new(match (&baseline, range) {
-                    (Some(b), _) => document.compare_with(b),
-                    (None, Some((a, b))) => document.compare_times(a, b),
-                    (None, None) => document.compare_times(0, report.analysis.summary.duration_ns),
-                })
-            });
             Some(Outcome::Analysed {
                 report: Box::new(report),
                 diff,
@@ -356,6 +366,7 @@ impl Viewer {
                 match update {
                     Update::Progress(f) if f > 0.0 => v.progress.set_fraction(f),
                     Update::Progress(_) => v.progress.pulse(),
+                    Update::Partial(outcome) => v.show_partial(outcome),
                     Update::Done(outcome) => return v.finish(outcome),
                 }
             }
@@ -399,6 +410,9 @@ impl Viewer {
                     self.reanalyse();
                 }
             }
+            Outcome::Compared(diff) => {
+                self.state.borrow_mut().diff = Some(diff);
+            }
             Outcome::Baseline(b) => {
                 self.state.borrow_mut().baseline = Some(b);
                 self.set_compare(true);
@@ -407,7 +421,7 @@ impl Viewer {
             Outcome::Analysed { report, diff } => {
                 let mut st = self.state.borrow_mut();
                 st.report = Some(Arc::new(*report));
-                st.diff = diff.map(|d| Arc::new(*d));
+                st.diff = diff;
             }
             Outcome::Gathered(report) => {
                 self.state.borrow_mut().report = Some(Arc::new(*report));
@@ -422,6 +436,14 @@ impl Viewer {
             }
         }
         self.refresh();
+    }
+
+    /// Shows part of a job's outcome while it goes on.
+    fn show_partial(&self, outcome: Outcome) {
+        if let Outcome::Compared(diff) = outcome {
+            self.state.borrow_mut().diff = Some(diff);
+            self.refresh();
+        }
     }
 
     fn show_message(&self, text: &str) {
