@@ -82,14 +82,20 @@ pub fn run(args: Args) -> glib::ExitCode {
 }
 
 fn start(viewer: &Rc<Viewer>, args: Args, app: &gtk::Application) {
-    if let Some(b) = &args.baseline {
-        viewer.open_baseline(b);
-    }
     let started = Instant::now();
     match args.command.len() {
         0 => {}
         1 => viewer.open(std::path::Path::new(&args.command[0])),
         _ => viewer.record(args.command.clone()),
+    }
+    if let Some(b) = args.baseline.clone() {
+        // After the capture: a newer job would cancel the older.
+        let viewer = viewer.clone();
+        glib::spawn_future_local(async move {
+            if settle(&viewer).await.is_ok() {
+                viewer.open_baseline(&b);
+            }
+        });
     }
     if args.timings {
         let (viewer, app) = (viewer.clone(), app.clone());
@@ -202,6 +208,19 @@ async fn screenshots(viewer: &Rc<Viewer>, dir: &std::path::Path) -> Result<(), S
     viewer.stack.set_visible_child_name("summary");
     settle(viewer).await?;
     shot("range")?;
+    // Compare from the last marker but one to the end (where a program usually releases
+    // what it built), or across the middle half.
+    let view = viewer.timeline.view();
+    let markers: Vec<u64> = match &viewer.state.borrow().document {
+        Some(d) => d.markers.iter().map(|m| m.1).collect(),
+        None => Vec::new(),
+    };
+    if markers.len() >= 2 {
+        viewer
+            .timeline
+            .select(view.x_of(markers[markers.len() - 2]), 1.0);
+        settle(viewer).await?;
+    }
     viewer.set_compare(true);
     settle(viewer).await?;
     viewer.set_shape(Shape::BottomUp, None);

@@ -51,6 +51,8 @@ enum Outcome {
 pub struct State {
     pub document: Option<Arc<Document>>,
     pub baseline: Option<Arc<Document>>,
+    /// The comparison with the baseline, which no selection changes.
+    pub baseline_diff: Option<Arc<HeapDiff>>,
     pub report: Option<Arc<Report>>,
     pub diff: Option<Arc<HeapDiff>>,
     pub selection: Option<(u64, u64)>,
@@ -294,6 +296,7 @@ impl Viewer {
             return;
         };
         let (range, baseline, compare) = (st.selection, st.baseline.clone(), st.compare);
+        let cached = st.baseline_diff.clone();
         // The whole capture's, the same in every analysis.
         let Some(summary) = st.report.as_ref().map(|r| r.analysis.summary.clone()) else {
             return;
@@ -301,12 +304,10 @@ impl Viewer {
         drop(st);
         let metric = self.current_metric();
         self.run(move |ticket| {
-            let diff = compare.then(|| {
-                Arc::new(match (&baseline, range) {
-                    (Some(b), _) => document.compare_with(b),
-                    (None, Some((a, b))) => document.compare_times(a, b, &summary),
-                    (None, None) => document.compare_times(0, summary.duration_ns, &summary),
-                })
+            let diff = compare.then(|| match (&baseline, range) {
+                (Some(b), _) => cached.unwrap_or_else(|| Arc::new(document.compare_with(b))),
+                (None, Some((a, b))) => Arc::new(document.compare_times(a, b, &summary)),
+                (None, None) => Arc::new(document.compare_times(0, summary.duration_ns, &summary)),
             });
             if let Some(d) = &diff {
                 // The comparison first: it is what compare mode shows.
@@ -404,6 +405,7 @@ impl Viewer {
                 let mut st = self.state.borrow_mut();
                 (st.document, st.report, st.selection, st.diff) =
                     (Some(document), Some(Arc::new(*report)), None, None);
+                st.baseline_diff = None;
                 let compare = st.compare;
                 drop(st);
                 if compare {
@@ -414,13 +416,18 @@ impl Viewer {
                 self.state.borrow_mut().diff = Some(diff);
             }
             Outcome::Baseline(b) => {
-                self.state.borrow_mut().baseline = Some(b);
+                let mut st = self.state.borrow_mut();
+                (st.baseline, st.baseline_diff) = (Some(b), None);
+                drop(st);
                 self.set_compare(true);
                 self.reanalyse();
             }
             Outcome::Analysed { report, diff } => {
                 let mut st = self.state.borrow_mut();
                 st.report = Some(Arc::new(*report));
+                if st.baseline.is_some() {
+                    st.baseline_diff = diff.clone();
+                }
                 st.diff = diff;
             }
             Outcome::Gathered(report) => {
