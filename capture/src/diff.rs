@@ -29,6 +29,18 @@ impl DiffRow {
     pub fn delta(&self) -> i128 {
         i128::from(self.live_bytes[1]) - i128::from(self.live_bytes[0])
     }
+
+    /// Adds the figures of `other` (not its frames).
+    fn add(&mut self, other: &DiffRow) {
+        for side in 0..2 {
+            self.allocations[side] += other.allocations[side];
+            self.bytes[side] += other.bytes[side];
+            self.live_bytes[side] += other.live_bytes[side];
+            self.live_blocks[side] += other.live_blocks[side];
+        }
+        self.new_live_bytes += other.new_live_bytes;
+        self.new_live_blocks += other.new_live_blocks;
+    }
 }
 
 /// The difference of two heaps.
@@ -95,15 +107,7 @@ impl HeapDiff {
             let mut by_stack: HashMap<NodeId, DiffRow> = HashMap::default();
             for part in parts {
                 for (stack, r) in part {
-                    let row = by_stack.entry(stack).or_default();
-                    for side in 0..2 {
-                        row.allocations[side] += r.allocations[side];
-                        row.bytes[side] += r.bytes[side];
-                        row.live_bytes[side] += r.live_bytes[side];
-                        row.live_blocks[side] += r.live_blocks[side];
-                    }
-                    row.new_live_bytes += r.new_live_bytes;
-                    row.new_live_blocks += r.new_live_blocks;
+                    by_stack.entry(stack).or_default().add(&r);
                 }
             }
             Some(by_stack)
@@ -121,14 +125,7 @@ impl HeapDiff {
             let lines = resolver.lines(stack, usize::MAX);
             let key = lines.iter().map(Line::function_key).collect();
             let row = rows.0.entry(key).or_default();
-            for side in 0..2 {
-                row.allocations[side] += r.allocations[side];
-                row.bytes[side] += r.bytes[side];
-                row.live_bytes[side] += r.live_bytes[side];
-                row.live_blocks[side] += r.live_blocks[side];
-            }
-            row.new_live_bytes += r.new_live_bytes;
-            row.new_live_blocks += r.new_live_blocks;
+            row.add(&r);
             if row.frames.is_empty() {
                 row.frames = lines;
             }
