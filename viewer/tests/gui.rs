@@ -207,6 +207,16 @@ fn the_views_show_what_the_report_says() {
     assert_eq!(rows.len(), callers["callers"].as_array().unwrap().len());
     assert_eq!(rows[0].1.name, "main");
     figures_match(&rows[0].1, &callers["callers"][0]["total"]);
+    // Activating a caller lists its own callers.
+    v.callgraph.view.emit_by_name::<()>("activate", &[&0u32]);
+    let up = report_json_with(&cap, &["--callers", "main"]);
+    let rows = v.callgraph.listed();
+    assert_eq!(rows.len(), up["callers"].as_array().unwrap().len());
+    assert_eq!(
+        rows[0].1.name,
+        up["callers"][0]["function"].as_str().unwrap()
+    );
+    figures_match(&rows[0].1, &up["callers"][0]["total"]);
     // The size histogram: the report's classes.
     let bars = v.histogram.bars();
     let sizes = json["sizes"].as_array().unwrap();

@@ -66,6 +66,18 @@ impl Timeline {
             }
         });
         let weak = Rc::downgrade(&t);
+        drag.connect_drag_update(move |d, dx, _| {
+            let (Some(t), Some((x, _))) = (weak.upgrade(), d.start_point()) else {
+                return;
+            };
+            // Show the range being dragged; it is analysed when the drag ends.
+            if let Some(a) = t.drag_from.get() {
+                let width = t.chart_width();
+                t.view.borrow_mut().select(a, t.fraction(x + dx), width);
+                t.area.queue_draw();
+            }
+        });
+        let weak = Rc::downgrade(&t);
         drag.connect_drag_end(move |d, dx, _| {
             let (Some(t), Some((x, _))) = (weak.upgrade(), d.start_point()) else {
                 return;

@@ -172,6 +172,27 @@ impl Viewer {
                     }
                 }
             });
+        // Activating a row (double click, Enter) lists the callers of its function, or, among
+        // callers, theirs: a walk up the call graph.
+        let weak = Rc::downgrade(self);
+        self.callgraph.view.connect_activate(move |_, position| {
+            let Some(v) = weak.upgrade() else {
+                return;
+            };
+            let row = v
+                .callgraph
+                .sorted
+                .item(position)
+                .and_then(|i| crate::ui::callgraph::row_of(&i));
+            let compare = v.state.borrow().compare;
+            if let (Some(row), false) = (row, compare) {
+                let shape = match v.current_shape() {
+                    Shape::Callees => Shape::Callees,
+                    _ => Shape::Callers,
+                };
+                v.set_shape(shape, Some(&row.name));
+            }
+        });
         // Drop a capture (or a program) on the window to open it.
         let drop = gtk::DropTarget::new(gdk::FileList::static_type(), gdk::DragAction::COPY);
         let weak = Rc::downgrade(self);
@@ -339,6 +360,10 @@ impl Viewer {
         });
     }
 
+    fn current_shape(&self) -> Shape {
+        content::SHAPES[(self.shape.selected() as usize).min(content::SHAPES.len() - 1)].1
+    }
+
     fn current_metric(&self) -> Metric {
         content::METRICS[(self.metric.selected() as usize).min(4)].1
     }
@@ -463,7 +488,7 @@ impl Viewer {
         let (Some(document), Some(report)) = (st.document.as_ref(), st.report.as_ref()) else {
             return;
         };
-        let shape = content::SHAPES[(self.shape.selected() as usize).min(4)].1;
+        let shape = self.current_shape();
         let metric = self.current_metric();
         let diff = st.diff.as_deref().filter(|_| st.compare);
         let root = report.top_down.node(memprof_capture::CallTree::ROOT).total;
