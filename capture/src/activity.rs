@@ -33,7 +33,15 @@ impl ThreadActivity {
                 allocations: vec![0; columns],
                 bytes: vec![0; columns],
             };
-            let mut stream = ThreadStream::new(capture.bytes(), t);
+            // Only the chunks that can hold records of the range: from the one it starts in
+            // (a chunk's records come after its base time) to the last starting in it.
+            let first = t.chunks.partition_point(|c| c.1 <= from).saturating_sub(1);
+            let last = match range.to {
+                u64::MAX => t.chunks.len(),
+                _ => t.chunks.partition_point(|c| c.1 <= to),
+            };
+            let chunks = &t.chunks[first..last.max(first)];
+            let mut stream = ThreadStream::of_chunks(capture.bytes(), t.tid, chunks);
             let mut late = Vec::new();
             while let Some(b) = stream.next_brief() {
                 let Some((time, _, size)) = b.allocation() else {

@@ -527,3 +527,39 @@ fn the_window_renders_to_png() {
     render::png(&v.window, &path).unwrap();
     assert!(std::fs::metadata(&path).unwrap().len() > 10_000);
 }
+
+#[gtk::test]
+fn zooming_counts_the_threads_again_for_the_visible_span() {
+    let s = Scratch::new("viewer-zoom");
+    let prog = s.c("threads.c", &[]);
+    let r = s.record("threads", &["-q"], &prog, &[]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let v = opened(&r.capture);
+    let (whole, exact) = v.timeline.thread_counts();
+    assert!(!exact);
+    assert_eq!(whole.len(), 5, "main and 4 workers");
+    let total: u64 = whole.iter().flat_map(|t| &t.1).sum();
+    assert_eq!(total, shown_totals(&v).0);
+    // The first half, counted again.
+    v.timeline.zoom(0.5, 0.0);
+    assert!(pump_until(Duration::from_secs(20), || v
+        .timeline
+        .thread_counts()
+        .1));
+    let view = v.timeline.view();
+    assert_eq!(view.from, 0);
+    let json = report_json_with(&r.capture, &["--to", &format!("{}ns", view.to)]);
+    let (zoomed, _) = v.timeline.thread_counts();
+    assert!(zoomed.iter().flat_map(|t| &t.1).sum::<u64>() > 0);
+    for (thread, counts) in &zoomed {
+        let want = json["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["thread"] == thread.0)
+            .unwrap()["allocations"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(counts.iter().sum::<u64>(), want, "thread {}", thread.0);
+    }
+}

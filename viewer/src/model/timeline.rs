@@ -167,6 +167,21 @@ pub fn thread_counts(activity: &ThreadActivity, view: &View, columns: usize) -> 
     out
 }
 
+/// What a column of the heap chart says: its span, the heap's range in it, and how much
+/// was allocated.
+pub fn describe(column: &Column) -> String {
+    let h = &column.heap;
+    format!(
+        "{} – {}\nheap {} – {}\n{} allocations, {}",
+        units::time(column.from_ns),
+        units::time(column.to_ns),
+        units::bytes(h.min),
+        units::bytes(h.max),
+        units::count(h.allocations),
+        units::bytes(h.bytes)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +208,27 @@ mod tests {
         assert_eq!(v.selection, Some((250, 750)));
         v.select(0.5, 0.501, 400.0);
         assert_eq!(v.selection, None);
+    }
+
+    #[test]
+    fn a_column_reads_as_its_figures() {
+        let c = Column {
+            from_ns: 1_000,
+            to_ns: 2_000,
+            heap: memprof_capture::Bucket {
+                events: 3,
+                min: 10,
+                max: 4_096,
+                first: 10,
+                last: 4_096,
+                allocations: 2,
+                bytes: 4_100,
+            },
+        };
+        assert_eq!(
+            describe(&c),
+            "1.0 µs – 2.0 µs\nheap 10 B – 4.1 kB\n2 allocations, 4.1 kB"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use gtk::{cairo, glib};
 use memprof_capture::{HeapSeries, Range, ThreadActivity};
 
 use crate::model::document::Document;
+use crate::model::jobs::{Jobs, Update};
 use crate::model::timeline::{self, Lane, View};
 
 /// Height of every row, in pixels.
@@ -26,6 +27,9 @@ struct Data {
     series: HeapSeries,
     activity: Vec<ThreadActivity>,
     lanes: Vec<Lane>,
+    /// The threads' allocations counted again for a zoomed span, `(from, to, columns)`:
+    /// finer than the whole capture's counts resampled.
+    zoomed: Option<((u64, u64, usize), Vec<ThreadActivity>)>,
 }
 
 /// What a new selection is handed to.
@@ -37,6 +41,11 @@ pub struct Timeline {
     view: RefCell<View>,
     /// Where a drag started (fraction of the chart width).
     drag_from: Cell<Option<f64>>,
+    /// The heap chart's columns as last drawn, with where they lie (fractions of the width).
+    drawn: RefCell<Vec<(f64, f64, memprof_capture::Column)>>,
+    /// Recounts of the threads' allocations for zoomed spans, one at a time.
+    jobs: Jobs,
+    recounts: Cell<u64>,
     /// Called with the new selection when a drag ends.
     on_select: RefCell<Option<OnSelect>>,
 }
@@ -51,6 +60,25 @@ impl Timeline {
             view: RefCell::new(View::new(1)),
             drag_from: Cell::new(None),
             on_select: RefCell::new(None),
+            drawn: RefCell::new(Vec::new()),
+            jobs: Jobs::default(),
+            recounts: Cell::new(0),
+        });
+        t.area.set_has_tooltip(true);
+        let weak = Rc::downgrade(&t);
+        t.area.connect_query_tooltip(move |_, x, _, _, tooltip| {
+            let Some(t) = weak.upgrade() else {
+                return false;
+            };
+            let at = t.fraction(f64::from(x));
+            let drawn = t.drawn.borrow();
+            match drawn.iter().find(|(a, b, _)| at >= *a && at < *b) {
+                Some((_, _, column)) if f64::from(x) >= TITLES => {
+                    tooltip.set_text(Some(&timeline::describe(column)));
+                    true
+                }
+                _ => false,
+            }
         });
         let weak = Rc::downgrade(&t);
         t.area.set_draw_func(move |_, cr, w, h| {
@@ -144,13 +172,80 @@ impl Timeline {
             series,
             activity,
             lanes,
+            zoomed: None,
         });
         self.area.queue_draw();
+    }
+
+    /// Counts the threads' allocations again for the visible span, off the main thread,
+    /// once the zoom has stayed put for a moment.
+    fn recount_later(self: &Rc<Self>) {
+        let number = self.recounts.get() + 1;
+        self.recounts.set(number);
+        let weak = Rc::downgrade(self);
+        glib::timeout_add_local_once(std::time::Duration::from_millis(150), move || {
+            let Some(t) = weak.upgrade().filter(|t| t.recounts.get() == number) else {
+                return;
+            };
+            let view = t.view();
+            let columns = t.chart_width() as usize;
+            let Some(document) = t.data.borrow().as_ref().map(|d| d.document.clone()) else {
+                return;
+            };
+            if view.span() == view.duration {
+                return;
+            }
+            let key = (view.from, view.to, columns);
+            let updates = t.jobs.start(move |_| {
+                let range = document.range(Some((view.from, view.to)));
+                Some(ThreadActivity::of(&document.capture, range, columns))
+            });
+            glib::spawn_future_local(async move {
+                while let Ok(update) = updates.recv().await {
+                    if let (Update::Done(activity), Some(t)) = (update, weak.upgrade()) {
+                        if let Some(data) = t.data.borrow_mut().as_mut() {
+                            data.zoomed = Some((key, activity));
+                        }
+                        t.area.queue_draw();
+                    }
+                }
+            });
+        });
     }
 
     /// Calls `f` with each selection made by dragging.
     pub fn connect_select(&self, f: impl Fn(Option<(u64, u64)>) + 'static) {
         *self.on_select.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// Each thread's allocations per column as the thread rows show them, and whether they
+    /// were counted for the visible span itself (rather than resampled).
+    pub fn thread_counts(&self) -> (Vec<(memprof_capture::ThreadId, Vec<u64>)>, bool) {
+        let view = self.view();
+        let columns = self.chart_width() as usize;
+        let data = self.data.borrow();
+        let Some(data) = data.as_ref() else {
+            return (Vec::new(), false);
+        };
+        match data
+            .zoomed
+            .as_ref()
+            .filter(|(key, _)| *key == (view.from, view.to, columns))
+        {
+            Some((_, all)) => (
+                all.iter()
+                    .map(|a| (a.thread, a.allocations.clone()))
+                    .collect(),
+                true,
+            ),
+            None => (
+                data.activity
+                    .iter()
+                    .map(|a| (a.thread, timeline::thread_counts(a, &view, columns)))
+                    .collect(),
+                false,
+            ),
+        }
     }
 
     pub fn view(&self) -> View {
@@ -168,14 +263,16 @@ impl Timeline {
         }
     }
 
-    pub fn zoom(&self, factor: f64, at: f64) {
+    pub fn zoom(self: &Rc<Self>, factor: f64, at: f64) {
         self.view.borrow_mut().zoom(factor, at);
         self.area.queue_draw();
+        self.recount_later();
     }
 
-    pub fn pan(&self, dx: f64) {
+    pub fn pan(self: &Rc<Self>, dx: f64) {
         self.view.borrow_mut().pan(dx);
         self.area.queue_draw();
+        self.recount_later();
     }
 
     fn chart_width(&self) -> f64 {
@@ -213,6 +310,11 @@ impl Timeline {
             .iter()
             .map(|c| (view.x_of(c.from_ns), view.x_of(c.to_ns)))
             .collect();
+        *self.drawn.borrow_mut() = spans
+            .iter()
+            .zip(&heap)
+            .map(|(&(a, b), c)| (a, b, *c))
+            .collect();
         let even: Vec<(f64, f64)> = (0..columns)
             .map(|c| (c as f64 / columns as f64, (c + 1) as f64 / columns as f64))
             .collect();
@@ -246,10 +348,20 @@ impl Timeline {
                     timeline::rate_bars(&counts)
                 }
                 Lane::Thread(tid) => {
-                    let Some(a) = data.activity.iter().find(|a| a.thread == *tid) else {
-                        continue;
-                    };
-                    timeline::rate_bars(&timeline::thread_counts(a, &view, columns))
+                    let exact = data
+                        .zoomed
+                        .as_ref()
+                        .filter(|(key, _)| *key == (view.from, view.to, columns))
+                        .and_then(|(_, all)| all.iter().find(|a| a.thread == *tid));
+                    match exact {
+                        Some(a) => timeline::rate_bars(&a.allocations),
+                        None => {
+                            let Some(a) = data.activity.iter().find(|a| a.thread == *tid) else {
+                                continue;
+                            };
+                            timeline::rate_bars(&timeline::thread_counts(a, &view, columns))
+                        }
+                    }
                 }
                 Lane::Markers => {
                     for (label, t) in &data.document.markers {
@@ -272,12 +384,22 @@ impl Timeline {
                 Lane::Rate => (0.85, 0.45, 0.1),
                 _ => (0.3, 0.6, 0.35),
             };
-            cr.set_source_rgb(red, green, blue);
             let places = if matches!(lane, Lane::Thread(_)) {
                 &even
             } else {
                 &spans
             };
+            if lane == &Lane::Heap {
+                // The heap as an area, under the band of its smallest to largest size.
+                cr.set_source_rgba(red, green, blue, 0.25);
+                for ((x0, x1), (_, high)) in places.iter().zip(&bars) {
+                    let top = y + 3.0 + (ROW - 6.0) * (1.0 - high);
+                    let (left, right) = (TITLES + x0 * chart, TITLES + x1 * chart);
+                    cr.rectangle(left, top, (right - left).max(1.0), y + ROW - 3.0 - top);
+                }
+                let _ = cr.fill();
+            }
+            cr.set_source_rgb(red, green, blue);
             for ((x0, x1), (low, high)) in places.iter().zip(&bars) {
                 let top = y + 3.0 + (ROW - 6.0) * (1.0 - high);
                 let bottom = y + 3.0 + (ROW - 6.0) * (1.0 - low);
