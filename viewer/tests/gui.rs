@@ -471,6 +471,21 @@ fn a_broken_file_shows_an_error_in_the_window() {
 }
 
 #[gtk::test]
+fn a_dropped_capture_opens() {
+    let s = Scratch::new("viewer-drop");
+    let cap = phases(&s);
+    let v = Viewer::new(None);
+    v.present();
+    let files = gtk::gdk::FileList::from_array(&[gtk::gio::File::for_path(&cap)]);
+    assert!(v.open_dropped(&files));
+    settle(&v);
+    assert_eq!(shown_totals(&v), (170, 200_200));
+    let remote =
+        gtk::gdk::FileList::from_array(&[gtk::gio::File::for_uri("https://example.com/x")]);
+    assert!(!v.open_dropped(&remote));
+}
+
+#[gtk::test]
 fn a_newer_load_replaces_the_older() {
     let s = Scratch::new("viewer-newer");
     let prog = s.c("hooks.c", &[]);

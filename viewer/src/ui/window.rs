@@ -197,18 +197,23 @@ impl Viewer {
         let drop = gtk::DropTarget::new(gdk::FileList::static_type(), gdk::DragAction::COPY);
         let weak = Rc::downgrade(self);
         drop.connect_drop(move |_, value, _, _| {
-            let (Some(v), Ok(files)) = (weak.upgrade(), value.get::<gdk::FileList>()) else {
-                return false;
-            };
-            match files.files().first().and_then(|f| f.path()) {
-                Some(path) => {
-                    v.open(&path);
-                    true
-                }
-                None => false,
+            match (weak.upgrade(), value.get::<gdk::FileList>()) {
+                (Some(v), Ok(files)) => v.open_dropped(&files),
+                _ => false,
             }
         });
         self.window.add_controller(drop);
+    }
+
+    /// Opens the first of `files` dropped on the window; false if it is not a local file.
+    pub fn open_dropped(self: &Rc<Self>, files: &gdk::FileList) -> bool {
+        match files.files().first().and_then(|f| f.path()) {
+            Some(path) => {
+                self.open(&path);
+                true
+            }
+            None => false,
+        }
     }
 
     fn choose_file(self: &Rc<Self>, title: &str, baseline: bool) {
