@@ -3,8 +3,8 @@
 pub mod callgraph;
 pub mod flame;
 pub mod histogram;
-mod lanes;
-mod loading;
+pub mod lanes;
+pub mod loading;
 pub mod render;
 pub mod summary;
 pub mod timeline;
