@@ -6,8 +6,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use gtk::gdk;
 use gtk::prelude::*;
+use gtk::{gdk, glib};
 
 use memprof_capture::{HeapDiff, Metric};
 
@@ -96,6 +96,30 @@ impl Viewer {
     }
 
     fn connect(self: &Rc<Self>, open: gtk::Button, baseline: gtk::Button, whole: gtk::Button) {
+        // Ctrl+O opens, Escape zooms the flame graph out.
+        let keys = gtk::ShortcutController::new();
+        keys.set_scope(gtk::ShortcutScope::Global);
+        let weak = Rc::downgrade(self);
+        keys.add_shortcut(gtk::Shortcut::new(
+            gtk::ShortcutTrigger::parse_string("<Control>o"),
+            Some(gtk::CallbackAction::new(move |_, _| {
+                if let Some(v) = weak.upgrade() {
+                    v.choose_file("Open a capture or a program", false);
+                }
+                glib::Propagation::Stop
+            })),
+        ));
+        let weak = Rc::downgrade(self);
+        keys.add_shortcut(gtk::Shortcut::new(
+            gtk::ShortcutTrigger::parse_string("Escape"),
+            Some(gtk::CallbackAction::new(move |_, _| {
+                if let Some(v) = weak.upgrade() {
+                    v.flame.zoom_to(Vec::new());
+                }
+                glib::Propagation::Stop
+            })),
+        ));
+        self.window.add_controller(keys);
         let weak = Rc::downgrade(self);
         self.timeline.connect_select(move |range| {
             if let Some(v) = weak.upgrade() {

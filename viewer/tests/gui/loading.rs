@@ -123,3 +123,18 @@ fn the_window_renders_to_png() {
     render::png(&v.window, &path).unwrap();
     assert!(std::fs::metadata(&path).unwrap().len() > 10_000);
 }
+
+#[gtk::test]
+fn a_capture_without_an_index_is_indexed_once() {
+    let s = Scratch::new("viewer-index");
+    let prog = s.c("phases.c", &["-I", &include()]);
+    // Recorded with -q: no summary, so no heap index yet.
+    let r = s.record("bare", &["-q"], &prog, &[]);
+    let bare = memprof_capture::Capture::open(&r.capture).unwrap();
+    assert!(!memprof_capture::HeapIndex::is_in(&bare));
+    drop(bare);
+    let v = opened(&r.capture);
+    assert_eq!(shown_totals(&v), (170, 200_200));
+    let indexed = memprof_capture::Capture::open(&r.capture).unwrap();
+    assert!(memprof_capture::HeapIndex::is_in(&indexed));
+}
