@@ -144,9 +144,13 @@ impl CallGraph {
         let items: Vec<glib::BoxedAnyObject> =
             shown.into_iter().map(glib::BoxedAnyObject::new).collect();
         self.root.extend_from_slice(&items);
-        // Keep the first branch open, so that the heaviest path is visible at once.
-        if let Some(first) = self.sorted.item(0).and_downcast::<gtk::TreeListRow>() {
-            first.set_expanded(true);
+        // Open the first row and its first child, and so on down: the heaviest path (in the
+        // sort order) is visible at once.
+        for i in 0..12 {
+            match self.sorted.item(i).and_downcast::<gtk::TreeListRow>() {
+                Some(row) if row.is_expandable() => row.set_expanded(true),
+                _ => break,
+            }
         }
     }
 
