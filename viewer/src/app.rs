@@ -158,6 +158,15 @@ async fn timings(viewer: &Rc<Viewer>, started: Instant) -> Result<(), String> {
     println!("events: {events}");
     println!("first view: {} ms", (first - started).as_millis());
     settle(viewer).await?;
+    // Drawing the timeline (every row, one value range per pixel column), the median of 9.
+    let mut draws: Vec<Duration> = (0..9)
+        .map(|_| {
+            let t = Instant::now();
+            render::texture(&viewer.timeline.area).map(|_| t.elapsed())
+        })
+        .collect::<Result<_, _>>()?;
+    draws.sort();
+    println!("timeline draw: {:.1} ms", draws[4].as_secs_f64() * 1e3);
     let t = Instant::now();
     viewer.timeline.select(0.25, 0.75);
     let done = finished(viewer).await?;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use gtk::glib;
 use gtk::prelude::*;
@@ -14,6 +15,9 @@ use crate::model::content::{self, Shape};
 use crate::model::document::{Document, LoadError, Report};
 use crate::model::jobs::{Ticket, Update};
 use crate::ui::window::Viewer;
+
+/// How often the progress bar moves at most.
+const PROGRESS_STEP: Duration = Duration::from_millis(100);
 
 /// Columns of the per-thread activity counted at load (the rows resample it when zoomed).
 const ACTIVITY_COLUMNS: usize = 2048;
@@ -184,6 +188,9 @@ impl Viewer {
         self.latest.set(number);
         let weak = Rc::downgrade(self);
         glib::spawn_future_local(async move {
+            // The progress bar moves at most ten times a second: every redraw of the window
+            // takes processor time from the job (much of it, with software rendering).
+            let mut shown = Instant::now() - PROGRESS_STEP;
             while let Ok(update) = updates.recv().await {
                 let Some(v) = weak.upgrade() else {
                     return;
@@ -193,8 +200,15 @@ impl Viewer {
                     return;
                 }
                 match update {
-                    Update::Progress(f) if f > 0.0 => v.progress.set_fraction(f),
-                    Update::Progress(_) => v.progress.pulse(),
+                    Update::Progress(_) if shown.elapsed() < PROGRESS_STEP => {}
+                    Update::Progress(f) => {
+                        shown = Instant::now();
+                        if f > 0.0 {
+                            v.progress.set_fraction(f);
+                        } else {
+                            v.progress.pulse();
+                        }
+                    }
                     Update::Partial(outcome) => v.show_partial(outcome),
                     Update::Done(outcome) => return v.finish(outcome),
                 }
