@@ -212,3 +212,37 @@ fn colour(row: &Row, weight: Weight, ancestor: bool) -> (f64, f64, f64) {
     let v = f64::from(hash % 1000) / 1000.0;
     (0.93 + 0.07 * v, 0.45 + 0.35 * v, 0.15 + 0.15 * (1.0 - v))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::rows::Change;
+    use memprof_capture::{Figures, Metric};
+
+    #[test]
+    fn the_tooltip_gives_the_figures_of_the_weight() {
+        let row = Row {
+            name: "parse".into(),
+            location: "parse.c:12".into(),
+            figures: Figures {
+                allocations: 1500,
+                bytes: 2_000_000,
+                ..Figures::default()
+            },
+            change: Some(Change {
+                before: 1000,
+                after: 500,
+                new_live: 0,
+                magnitude: 500,
+            }),
+            children: Vec::new(),
+        };
+        let text = describe(&row, Weight::Metric(Metric::Bytes));
+        assert!(text.starts_with("parse\nparse.c:12\nAllocations: 1,500\nBytes: 2.0 MB\n"));
+        let text = describe(&row, Weight::Change);
+        assert!(text.contains("Change: -500 B\nLive before: 1.0 kB\nLive after: 500 B"));
+        // Shrinking is drawn blue.
+        let (r, _, b) = colour(&row, Weight::Change, false);
+        assert!(b > r);
+    }
+}

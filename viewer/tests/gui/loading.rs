@@ -8,6 +8,13 @@ fn a_broken_file_shows_an_error_in_the_window() {
     let good = phases(&s);
     let v = Viewer::new(None);
     v.present();
+    v.open(&s.path("missing.mprof"));
+    settle(&v);
+    assert!(
+        v.error().unwrap().starts_with("cannot read"),
+        "{:?}",
+        v.error()
+    );
     let text = s.path("notes.txt");
     std::fs::write(&text, "not a capture\n").unwrap();
     v.open(&text);
