@@ -33,6 +33,7 @@ mod summary;
 mod symbols;
 mod tables;
 mod tree;
+pub mod units;
 
 pub use capture::{Capture, Ending};
 pub use error::Error;

@@ -27,6 +27,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Put a marker with a label in the capture of a program being recorded, now.
     Mark(MarkArgs),
+    /// Run a program under memprof and show its heap by function live, like top.
+    Top(RunArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -161,10 +163,10 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub range: RangeArgs,
     /// Exit with status 1 if more than this was leaked (bytes; k, M, G, KiB, MiB, GiB suffixes).
-    #[arg(long, value_name = "BYTES", value_parser = crate::units::parse_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = memprof_capture::units::parse_bytes)]
     pub fail_if_leaked: Option<u64>,
     /// Exit with status 1 if the heap peaked above this (bytes; same suffixes).
-    #[arg(long, value_name = "BYTES", value_parser = crate::units::parse_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = memprof_capture::units::parse_bytes)]
     pub fail_if_peak: Option<u64>,
 }
 
@@ -207,7 +209,7 @@ pub enum Sort {
 /// shorthands.
 pub fn parse(mut args: Vec<OsString>) -> Cli {
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
-        let known = ["run", "report", "export", "diff", "mark", "help"];
+        let known = ["run", "report", "export", "diff", "mark", "top", "help"];
         if !first.starts_with('-') && !known.contains(&first) {
             let sub = if crate::cmd::is_capture(std::path::Path::new(first)) {
                 "report"

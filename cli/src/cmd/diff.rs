@@ -9,7 +9,7 @@ use memprof_capture::{Capture, Range, Site};
 
 use super::fail;
 use crate::cli::DiffArgs;
-use crate::units;
+use memprof_capture::units;
 use memprof_capture::{Line, Resolved};
 
 /// Figures of one call stack on both sides.

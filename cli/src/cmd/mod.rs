@@ -7,6 +7,7 @@ mod pprof;
 mod report;
 mod run;
 mod timeline;
+mod top;
 mod tree;
 
 use std::path::Path;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::export(args),
         Command::Diff(args) => diff::diff(args),
         Command::Mark(args) => mark::mark(args),
+        Command::Top(args) => top::top(args),
     }
 }
 
