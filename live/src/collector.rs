@@ -152,6 +152,7 @@ impl Collector {
             pid: r.pid,
             state,
             elapsed_ns,
+            time: self.heap.time,
             time_ns,
             heap_bytes: self.heap.heap_bytes,
             peak_bytes: self.heap.peak_bytes,

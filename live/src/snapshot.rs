@@ -46,8 +46,10 @@ pub struct Snapshot {
     pub state: State,
     /// Wall time since recording started.
     pub elapsed_ns: u64,
-    /// The moment of the recording the figures describe (nanoseconds since its start): every
-    /// event stamped before it and none after is counted.
+    /// The moment of the recording the figures describe, as a record time (shifted TSC
+    /// ticks, as in the capture) and in nanoseconds since the start: the events stamped up to
+    /// it are counted, and none after it.
+    pub time: u64,
     pub time_ns: u64,
     pub heap_bytes: u64,
     pub peak_bytes: u64,

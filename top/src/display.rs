@@ -34,6 +34,13 @@ impl Shared {
         self.quit.store(true, Ordering::Relaxed);
     }
 
+    /// Offers `snapshot` to the display.
+    pub fn publish(&self, snapshot: Snapshot) {
+        if let Ok(mut slot) = self.latest.lock() {
+            *slot = Some(snapshot);
+        }
+    }
+
     fn take_latest(&self) -> Option<Snapshot> {
         self.latest.lock().ok()?.take()
     }
@@ -62,10 +69,7 @@ pub fn collect(mut collector: Collector, shared: &Shared) {
         ended = collector.finished();
         if just_ended || published.is_none_or(|t| t.elapsed() >= REFRESH) {
             let thread = shared.thread.lock().map(|t| *t).unwrap_or(None);
-            let snapshot = collector.snapshot(thread);
-            if let Ok(mut slot) = shared.latest.lock() {
-                *slot = Some(snapshot);
-            }
+            shared.publish(collector.snapshot(thread));
             published = Some(Instant::now());
         }
         if read == 0 {
@@ -97,7 +101,7 @@ pub fn run<B: Backend>(
     stop_program: &mut dyn FnMut(),
 ) -> Result<App, Error>
 where
-    B::Error: Into<std::io::Error>,
+    B::Error: std::fmt::Display,
 {
     let mut app = App::default();
     loop {
@@ -109,7 +113,7 @@ where
         }
         terminal
             .draw(|f| widgets::draw(f, &app))
-            .map_err(|e| Error::Terminal(e.into()))?;
+            .map_err(|e| Error::Terminal(std::io::Error::other(e.to_string())))?;
         let deadline = Instant::now() + REFRESH;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

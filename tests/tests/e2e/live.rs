@@ -1,0 +1,194 @@
+//! The live view: the collector following captures, and `memprof top` in a terminal.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use memprof_capture::{Capture, EventKind, ThreadId};
+use memprof_live::{ClockReading, Collector, FunctionRow, Snapshot, State};
+use memprof_tests::{memprof, Scratch};
+
+fn clock() -> ClockReading {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ClockReading {
+        // SAFETY: rdtsc has no preconditions on x86_64.
+        tsc: unsafe { core::arch::x86_64::_rdtsc() },
+        mono_ns: ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64,
+    }
+}
+
+fn row<'a>(s: &'a Snapshot, name: &str) -> &'a FunctionRow {
+    s.functions
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no row {name} in {:#?}", s.functions))
+}
+
+/// Follows the capture at `path` to its end.
+fn follow_to_end(path: &std::path::Path) -> Collector {
+    let mut c = Collector::open(path, Box::new(clock)).expect("open");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !c.finished() {
+        c.poll().expect("poll");
+        assert!(Instant::now() < deadline, "the collector never finished");
+    }
+    c
+}
+
+#[test]
+fn live_table_of_a_recorded_run_matches_the_report() {
+    let s = Scratch::new("live-holders");
+    let prog = s.c("holders.c", &[]);
+    let r = s.record("holders", &[], &prog, &[]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let summary = r.summary();
+    let mut c = follow_to_end(&r.capture);
+    let snap = c.snapshot(None);
+    assert_eq!(snap.state, State::Exited(0));
+    assert_eq!(snap.allocations, summary.n("allocations"));
+    assert_eq!(snap.heap_bytes, summary.n("leaked_bytes"));
+    assert_eq!(snap.peak_bytes, summary.n("peak_bytes"));
+    assert_eq!(snap.thread_ids.len(), 2);
+
+    let own = |name: &str| row(&snap, name).own_bytes;
+    assert_eq!(own("hold_small"), 10_000);
+    assert_eq!(own("make"), 300_000);
+    assert_eq!(own("hold_large"), 0);
+    assert_eq!(row(&snap, "hold_large").total_bytes, 300_000);
+    assert_eq!(row(&snap, "hold_large").allocations, 3);
+    // Four of its five blocks were freed by the worker thread.
+    assert_eq!(own("drop_later"), 500);
+    assert_eq!(row(&snap, "drop_later").allocations, 5);
+    assert_eq!(own("worker"), 448);
+    assert!(row(&snap, "main").total_bytes >= 310_500);
+
+    let worker: ThreadId = snap.thread_ids[1];
+    let theirs = c.snapshot(Some(worker));
+    assert_eq!(theirs.thread, Some(worker));
+    assert_eq!(row(&theirs, "worker").own_bytes, 448);
+    assert_eq!(row(&theirs, "worker").allocations, 7);
+    assert!(theirs.functions.iter().all(|r| r.name != "hold_small"));
+    // The header stays the program's.
+    assert_eq!(theirs.heap_bytes, snap.heap_bytes);
+
+    c.reset();
+    let after = c.snapshot(None);
+    assert_eq!((after.allocations, after.peak_bytes), (0, after.heap_bytes));
+    assert_eq!(row(&after, "make").own_bytes, 300_000);
+    assert_eq!(row(&after, "make").allocations, 0);
+}
+
+/// The live heap and allocation count at each moment the collector reported while the
+/// program ran equal a replay of the finished capture up to that moment.
+#[test]
+fn live_figures_match_the_capture_at_the_same_moments() {
+    let s = Scratch::new("live-grows");
+    let prog = s.c("grows.c", &[]);
+    let capture = s.path("grows.mprof");
+    let mut child = Command::new(memprof())
+        .args(["run", "-q", "-o"])
+        .arg(&capture)
+        .arg("--")
+        .arg(&prog)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("memprof run");
+    let mut c = Collector::open(&capture, Box::new(clock)).expect("open");
+    let mut moments: Vec<(u64, u64, u64)> = Vec::new();
+    while !c.finished() {
+        c.poll().expect("poll");
+        let snap = c.snapshot(None);
+        if snap.state == State::Running && snap.allocations > 0 {
+            moments.push((snap.time, snap.heap_bytes, snap.allocations));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(child.wait().expect("wait").success());
+    moments.dedup();
+    let during: Vec<_> = moments.iter().filter(|m| m.2 < 150).collect();
+    assert!(
+        during.len() >= 5,
+        "too few moments while the program ran: {moments:?}"
+    );
+
+    let capture = Capture::open(&capture).expect("capture");
+    let mut live: HashMap<u64, u64> = HashMap::new();
+    let (mut heap, mut allocations) = (0u64, 0u64);
+    let mut events = capture.events().peekable();
+    for &(time, live_heap, live_allocations) in &moments {
+        while let Some(e) = events.next_if(|e| e.time <= time) {
+            match e.kind {
+                EventKind::Alloc { size, addr, .. } => {
+                    allocations += 1;
+                    heap += size;
+                    live.insert(addr, size);
+                }
+                EventKind::Free { addr } => heap -= live.remove(&addr).unwrap_or(0),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            (live_heap, live_allocations),
+            (heap, allocations),
+            "at record time {time}"
+        );
+    }
+}
+
+/// `memprof top` in a real pseudo-terminal: the table while the program runs, the final
+/// table after it ended, then `q` and the summary of `memprof run`.
+#[test]
+fn memprof_top_shows_the_program_and_then_its_summary() {
+    let s = Scratch::new("live-top");
+    let prog = s.c("grows.c", &[]);
+    let capture = s.path("grows.mprof");
+    let command = format!(
+        "stty rows 30 cols 110; exec {} top -o {} -- {}",
+        memprof().display(),
+        capture.display(),
+        prog.display()
+    );
+    let mut script = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .current_dir(&s.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("TERM", "xterm")
+        .spawn()
+        .expect("script (util-linux)");
+    // The program runs for 1.5 s; quit well after it ended.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !capture_sealed(&capture) {
+        assert!(Instant::now() < deadline, "the program never ended");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut stdin = script.stdin.take().unwrap();
+    stdin.write_all(b"q").unwrap();
+    drop(stdin);
+    let out = script.wait_with_output().expect("script");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("exited with 0"), "{screen}");
+    assert!(screen.contains("keep"), "{screen}");
+    assert!(screen.contains("OWN"), "{screen}");
+    // After the display, the summary of `memprof run`.
+    let summary = screen.rsplit("wrote").next().unwrap();
+    assert!(summary.contains("allocations           150"), "{screen}");
+    assert!(
+        summary.contains("leaked at exit        100.0 kB"),
+        "{screen}"
+    );
+}
+
+/// True once `memprof` recorded how the program ended in the capture's header.
+fn capture_sealed(path: &std::path::Path) -> bool {
+    Capture::open(path).is_ok_and(|c| c.exit_code().is_some())
+}
