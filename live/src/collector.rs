@@ -109,7 +109,7 @@ impl Collector {
 
     /// Frees that matched no recorded allocation so far.
     pub fn untracked_frees(&self) -> u64 {
-        self.heap.untracked_frees
+        self.heap.untracked_frees()
     }
 
     /// Starts allocation counts, rates and the peak afresh.

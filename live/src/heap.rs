@@ -49,8 +49,8 @@ pub(crate) struct LiveHeap {
     pub allocations: u64,
     pub frees: u64,
     pub bytes_allocated: u64,
-    /// Frees that matched no recorded allocation.
-    pub untracked_frees: u64,
+    /// Frees that matched no recorded allocation and can no longer.
+    untracked_frees: u64,
 }
 
 impl LiveHeap {
@@ -119,6 +119,11 @@ impl LiveHeap {
         let before = self.pending.len();
         self.pending.retain(|_, &mut t| t >= time);
         self.untracked_frees += (before - self.pending.len()) as u64;
+    }
+
+    /// Frees that matched no recorded allocation (so far).
+    pub fn untracked_frees(&self) -> u64 {
+        self.untracked_frees + self.pending.len() as u64
     }
 
     /// Every site with its figures.
@@ -208,7 +213,7 @@ mod tests {
         h.apply(A, free(5, 0x10));
         h.apply(A, free(9, 0x20));
         h.expire_pending(6);
-        assert_eq!(h.untracked_frees, 1);
+        assert_eq!(h.untracked_frees(), 2);
         h.apply(A, alloc(10, 0x10, 4, 1));
         assert_eq!(h.heap_bytes, 4);
     }

@@ -137,16 +137,13 @@ impl Tail {
         let claimed = read_u64(&header, h::CHUNKS).unwrap_or(0);
         self.discover(claimed)?;
         let mut records = 0;
-        let mut i = 0;
-        while i < self.open.len() {
-            let index = self.open[i];
-            records += self.read_chunk(index, sink)?;
-            if self.cursors[index].as_ref().is_some_and(|c| c.done) {
-                self.open.swap_remove(i);
-            } else {
-                i += 1;
-            }
+        // In chunk order, which is each thread's order.
+        for i in 0..self.open.len() {
+            records += self.read_chunk(self.open[i], sink)?;
         }
+        let cursors = &self.cursors;
+        self.open
+            .retain(|&i| cursors[i].as_ref().is_some_and(|c| !c.done));
         Ok(records)
     }
 

@@ -84,6 +84,30 @@ fn live_table_of_a_recorded_run_matches_the_report() {
     assert_eq!(row(&after, "make").allocations, 0);
 }
 
+/// Runs that fill many chunks, per thread (with addresses reused all the time) and in many
+/// threads: the finished table must still agree with the report to the byte.
+#[test]
+fn live_figures_of_many_chunks_and_threads_match_the_report() {
+    let s = Scratch::new("live-chunks");
+    let churn = s.c("churn.c", &[]);
+    let stress = s.c("stress.c", &[]);
+    for (name, prog, args) in [
+        ("churn", &churn, &[][..]),
+        ("threads", &stress, &["threads"]),
+    ] {
+        let r = s.record(name, &["-q"], prog, args);
+        assert_eq!(r.code(), Some(0), "{}", r.stderr());
+        let summary = r.summary();
+        let mut c = follow_to_end(&r.capture);
+        let snap = c.snapshot(None);
+        assert_eq!(snap.allocations, summary.n("allocations"), "{name}");
+        assert_eq!(snap.heap_bytes, summary.n("leaked_bytes"), "{name}");
+        assert_eq!(snap.peak_bytes, summary.n("peak_bytes"), "{name}");
+        assert_eq!(c.untracked_frees(), summary.n("untracked_frees"), "{name}");
+        assert_eq!(snap.thread_ids.len() as u64, summary.n("threads"), "{name}");
+    }
+}
+
 /// The live heap and allocation count at each moment the collector reported while the
 /// program ran equal a replay of the finished capture up to that moment.
 #[test]
