@@ -28,7 +28,7 @@ pub enum Command {
     /// Put a marker with a label in the capture of a program being recorded, now.
     Mark(MarkArgs),
     /// Run a program under memprof and show its heap by function live, like top.
-    Top(RunArgs),
+    Top(TopArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -115,6 +115,31 @@ pub struct RunArgs {
     /// The program to run, and its arguments.
     #[arg(required = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct TopArgs {
+    /// Print the figures and table every --interval instead of a display (no terminal
+    /// needed).
+    #[arg(short, long)]
+    pub batch: bool,
+    /// Seconds between prints in batch mode.
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "SECONDS",
+        requires = "batch"
+    )]
+    pub interval: f64,
+    /// Table rows per print in batch mode.
+    #[arg(long, default_value_t = 10, value_name = "N", requires = "batch")]
+    pub rows: u16,
+    /// In batch mode, one JSON object per print, one per line.
+    #[arg(long, requires = "batch")]
+    pub json: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

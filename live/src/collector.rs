@@ -65,9 +65,6 @@ impl Collector {
     /// Reads what the program wrote since the last poll and applies every event old enough
     /// to be in order. Returns the number of records read.
     pub fn poll(&mut self) -> Result<u64, Error> {
-        if self.drained {
-            return Ok(0);
-        }
         let ended = self.tail.recording().ended();
         let Collector {
             tail,
@@ -81,7 +78,7 @@ impl Collector {
             take(rec, thread, streams, names, seen_threads, running_threads)
         })?;
         // The header read before the records said the program had ended: nothing can follow.
-        self.drained = ended;
+        self.drained |= ended;
         let watermark = if ended || read == 0 {
             u64::MAX
         } else {

@@ -2,14 +2,9 @@
 //!
 //! Each thread's records arrive in order, but one thread's may be read a moment before
 //! another's that are older: a block freed by thread B can be read before its allocation by
-//! thread A. Events are therefore held per thread and released in time order only up to a
-//! watermark a little behind the newest time seen, by when every older record has been
-//! committed and read.
-
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-
-use rustc_hash::FxHashMap;
+//! thread A. Events are therefore held and released in time order only up to a watermark a
+//! little behind the newest time seen, by when every older record has been committed and
+//! read.
 
 use memprof_capture::ThreadId;
 
@@ -26,58 +21,36 @@ pub(crate) struct Event {
     pub change: Change,
 }
 
-/// Events waiting for their turn, per thread.
+/// Events waiting for their turn.
 #[derive(Default)]
 pub(crate) struct Streams {
-    threads: Vec<VecDeque<Event>>,
-    ids: Vec<ThreadId>,
-    index: FxHashMap<ThreadId, usize>,
+    /// In the order read: each thread's events in its own order.
+    queue: Vec<(ThreadId, Event)>,
     /// The newest time seen in any thread.
     pub newest: u64,
 }
 
 impl Streams {
     pub fn push(&mut self, thread: ThreadId, event: Event) {
-        let i = *self.index.entry(thread).or_insert_with(|| {
-            self.threads.push(VecDeque::new());
-            self.ids.push(thread);
-            self.ids.len() - 1
-        });
         self.newest = self.newest.max(event.time);
-        self.threads[i].push_back(event);
+        self.queue.push((thread, event));
     }
 
     /// Events held back.
     #[cfg(test)]
     pub fn held(&self) -> usize {
-        self.threads.iter().map(VecDeque::len).sum()
+        self.queue.len()
     }
 
     /// Passes every held event stamped at or before `watermark` to `apply`, oldest first.
     pub fn release(&mut self, watermark: u64, apply: &mut impl FnMut(ThreadId, Event)) {
-        let mut fronts: BinaryHeap<Reverse<(u64, usize)>> = self
-            .threads
-            .iter()
-            .enumerate()
-            .filter_map(|(i, q)| q.front().map(|e| Reverse((e.time, i))))
-            .collect();
-        while let Some(Reverse((time, i))) = fronts.pop() {
-            if time > watermark {
-                break;
-            }
-            let q = &mut self.threads[i];
-            // Take the thread's whole run that precedes every other thread's front.
-            let limit = fronts.peek().map_or(watermark, |r| r.0 .0.min(watermark));
-            while let Some(e) = q.front().copied() {
-                if e.time > limit {
-                    break;
-                }
-                q.pop_front();
-                apply(self.ids[i], e);
-            }
-            if let Some(e) = q.front() {
-                fronts.push(Reverse((e.time, i)));
-            }
+        // The queue is a few sorted runs (one per thread and poll), which a stable sort
+        // merges in about linear time; stability keeps a thread's events of one tick (a
+        // realloc's free and allocation) in their order.
+        self.queue.sort_by_key(|(_, e)| e.time);
+        let ready = self.queue.partition_point(|(_, e)| e.time <= watermark);
+        for (thread, e) in self.queue.drain(..ready) {
+            apply(thread, e);
         }
     }
 }

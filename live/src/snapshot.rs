@@ -10,7 +10,8 @@ use crate::heap::LiveHeap;
 use crate::names::{FuncId, Names};
 
 /// How far the program has got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum State {
     /// The program has not claimed its capture yet.
     Starting,
@@ -24,7 +25,7 @@ pub enum State {
 }
 
 /// One function's share of the heap.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct FunctionRow {
     /// The function, or the module and offset where nothing resolved.
     pub name: String,
@@ -39,7 +40,7 @@ pub struct FunctionRow {
 }
 
 /// The live heap at one moment of the recording.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Snapshot {
     pub command: Vec<String>,
     pub pid: u32,

@@ -3,10 +3,12 @@
 //! Layers, each testable on its own: the collector (`memprof-live`) aggregates the capture
 //! as the program writes it, on a thread of its own; [`app::App`] holds what the display shows
 //! and how keys change it; [`widgets`] draws it; [`display`] runs the loop on any ratatui
-//! backend, a real terminal here ([`run`]) or a `TestBackend` in tests.
+//! backend, a real terminal here ([`run`]) or a `TestBackend` in tests. [`batch`] prints the
+//! same table as text or JSON lines at intervals instead, for scripts.
 #![forbid(unsafe_code)]
 
 pub mod app;
+mod batch;
 pub mod display;
 pub mod widgets;
 
@@ -16,13 +18,16 @@ use std::time::Duration;
 
 use ratatui::crossterm::event;
 
+pub use batch::{batch, Batch};
 pub use memprof_live::ClockReading;
 
 /// Why the display could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("terminal: {0}")]
-    Terminal(std::io::Error),
+    Terminal(#[source] std::io::Error),
+    #[error("cannot write the table: {0}")]
+    Output(#[source] std::io::Error),
     #[error(transparent)]
     Capture(#[from] memprof_live::Error),
 }

@@ -1,10 +1,11 @@
 //! Drawing the display: header, function table, key bar, help, and a note when the terminal
 //! is too small to hold them.
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Widget};
 use ratatui::Frame;
 
 use memprof_capture::units;
@@ -21,12 +22,18 @@ const HEADER_LINES: u16 = 4;
 /// Draws the whole display.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
+    render(app, area, frame.buffer_mut());
+}
+
+fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
             "Terminal too small ({}×{}): memprof top needs {MIN_WIDTH}×{MIN_HEIGHT}. q quits.",
             area.width, area.height
         );
-        frame.render_widget(Paragraph::new(text).wrap(Default::default()), area);
+        Paragraph::new(text)
+            .wrap(Default::default())
+            .render(area, buf);
         return;
     }
     let [head, table, keys] = Layout::vertical([
@@ -37,15 +44,36 @@ pub fn draw(frame: &mut Frame, app: &App) {
     .areas(area);
     match app.snapshot() {
         Some(s) => {
-            frame.render_widget(Paragraph::new(header(s, app)), head);
-            draw_table(frame, app, s, table);
+            Paragraph::new(header(s, app)).render(head, buf);
+            render_table(app, s, table, buf);
         }
-        None => frame.render_widget(Paragraph::new("memprof top: starting…"), head),
+        None => Paragraph::new("memprof top: starting…").render(head, buf),
     }
-    frame.render_widget(Paragraph::new(key_bar(app)), keys);
+    Paragraph::new(key_bar(app)).render(keys, buf);
     if app.help {
-        draw_help(frame, area);
+        render_help(area, buf);
     }
+}
+
+/// The header's figures and the first `rows` rows of the table as plain text lines of
+/// `width` columns, for output that is not a terminal display.
+pub fn text(app: &App, width: u16, rows: u16) -> Vec<String> {
+    let Some(s) = app.snapshot() else {
+        return Vec::new();
+    };
+    let shown = (app.rows().len() as u16).min(rows);
+    // The program line and figures, the top three, the titles, the rows.
+    let area = Rect::new(0, 0, width, 4 + shown);
+    let mut buf = Buffer::empty(area);
+    let [head, table] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
+    Paragraph::new(header(s, app)).render(head, &mut buf);
+    render_table(app, s, table, &mut buf);
+    (0..area.height)
+        .map(|y| {
+            let line: String = (0..width).map(|x| buf[(x, y)].symbol()).collect();
+            line.trim_end().to_string()
+        })
+        .collect()
 }
 
 fn header(s: &Snapshot, app: &App) -> Vec<Line<'static>> {
@@ -106,7 +134,7 @@ fn header(s: &Snapshot, app: &App) -> Vec<Line<'static>> {
     vec![first, figures, top, Line::from(status)]
 }
 
-fn draw_table(frame: &mut Frame, app: &App, s: &Snapshot, area: Rect) {
+fn render_table(app: &App, s: &Snapshot, area: Rect, buf: &mut Buffer) {
     let rows = app.rows();
     // One line for the column titles.
     let visible = area.height.saturating_sub(1) as usize;
@@ -147,8 +175,11 @@ fn draw_table(frame: &mut Frame, app: &App, s: &Snapshot, area: Rect) {
         Constraint::Length(10),
         Constraint::Min(10),
     ];
-    let table = Table::new(body, widths).header(titles).column_spacing(1);
-    frame.render_widget(table, area);
+    Widget::render(
+        Table::new(body, widths).header(titles).column_spacing(1),
+        area,
+        buf,
+    );
 }
 
 fn key_bar(app: &App) -> Line<'static> {
@@ -180,7 +211,7 @@ const HELP: &[(&str, &str)] = &[
     ("ALLOCS", "allocations by it and what it called"),
 ];
 
-fn draw_help(frame: &mut Frame, area: Rect) {
+fn render_help(area: Rect, buf: &mut Buffer) {
     let width = area.width.min(76);
     let height = (HELP.len() as u16 + 2).min(area.height);
     let rect = Rect {
@@ -198,11 +229,10 @@ fn draw_help(frame: &mut Frame, area: Rect) {
             ])
         })
         .collect();
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" help ")),
-        rect,
-    );
+    Clear.render(rect, buf);
+    Paragraph::new(lines)
+        .block(Block::default().borders(Borders::ALL).title(" help "))
+        .render(rect, buf);
 }
 
 /// `name` cut to `max` characters.

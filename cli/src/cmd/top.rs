@@ -3,22 +3,26 @@
 use std::io::IsTerminal;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitCode, Stdio};
+use std::time::Duration;
 
-use memprof_top::ClockReading;
+use memprof_top::{Batch, ClockReading};
 
 use super::fail;
 use super::run::{self, SignalForwarding};
-use crate::cli::RunArgs;
+use crate::cli::TopArgs;
 
-pub fn top(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
+    if !args.batch && (!std::io::stdout().is_terminal() || !std::io::stdin().is_terminal()) {
         return fail(
             2,
-            "memprof top needs a terminal (use memprof run to record without one)",
+            "memprof top needs a terminal (--batch prints the table as text instead)",
         );
     }
-    // The program's output would tear the display: it goes to a file, named after the
-    // capture once the pid is known.
+    if !(args.interval > 0.0 && args.interval.is_finite()) {
+        return fail(2, "--interval must be a positive number of seconds");
+    }
+    // The program's output would tear the display or mix with the table: it goes to a
+    // file, named after the capture once the pid is known.
     let cwd = std::env::current_dir()?;
     let pending = cwd.join(format!(".memprof-top-{}.out", std::process::id()));
     let out = match std::fs::File::create(&pending) {
@@ -26,7 +30,7 @@ pub fn top(args: RunArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return fail(2, format!("cannot write {}: {e}", pending.display())),
     };
     let err = out.try_clone()?;
-    let launched = run::launch(&args, |cmd| {
+    let launched = run::launch(&args.run, |cmd| {
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     });
     let (mut child, launched) = match launched {
@@ -46,15 +50,30 @@ pub fn top(args: RunArgs) -> anyhow::Result<ExitCode> {
     let path = launched.path.clone();
     let waiter = std::thread::spawn(move || {
         let status = child.wait();
-        let sealed = status
-            .as_ref()
-            .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))
-            .and_then(|s| run::seal(&path, s.code(), s.signal()));
+        let sealed = match &status {
+            Ok(s) => run::seal(&path, s.code(), s.signal()),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        };
         (status, sealed)
     });
-    let shown = memprof_top::run(&launched.path, clock, &mut || {
-        run::signal_child(libc::SIGTERM)
-    });
+    let shown = if args.batch {
+        let options = Batch {
+            interval: Duration::from_secs_f64(args.interval),
+            rows: args.rows,
+            width: 120,
+            json: args.json,
+        };
+        memprof_top::batch(
+            &launched.path,
+            clock,
+            &options,
+            &mut std::io::stdout().lock(),
+        )
+    } else {
+        memprof_top::run(&launched.path, clock, &mut || {
+            run::signal_child(libc::SIGTERM)
+        })
+    };
     if !waiter.is_finished() {
         eprintln!(
             "memprof: {} (pid {}) runs on; its capture {} is finished when it ends",
@@ -65,15 +84,13 @@ pub fn top(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let (status, sealed) = waiter.join().expect("the waiting thread does not panic");
     let status = status?;
-    run::conclude(&args, &launched, sealed)?;
-    if output.exists() && std::fs::metadata(&output).is_ok_and(|m| m.len() > 0) {
+    run::conclude(&args.run, &launched, sealed)?;
+    if std::fs::metadata(&output).is_ok_and(|m| m.len() > 0) {
         eprintln!("memprof: the program's output: {}", output.display());
     } else {
         let _ = std::fs::remove_file(&output);
     }
-    if let Err(e) = shown {
-        return fail(2, format!("memprof top: {e}"));
-    }
+    shown?;
     Ok(run::exit_status(status))
 }
 

@@ -216,3 +216,57 @@ fn memprof_top_shows_the_program_and_then_its_summary() {
 fn capture_sealed(path: &std::path::Path) -> bool {
     Capture::open(path).is_ok_and(|c| c.exit_code().is_some())
 }
+
+#[test]
+fn batch_mode_prints_the_table_until_the_program_ends() {
+    let s = Scratch::new("live-batch");
+    let prog = s.c("grows.c", &[]);
+    let top = |format: &[&str]| {
+        let out = Command::new(memprof())
+            .current_dir(&s.dir)
+            .args(["top", "--batch", "--interval", "0.2", "--rows", "3", "-q"])
+            .args(format)
+            .arg("--")
+            .arg(&prog)
+            .output()
+            .expect("memprof top");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let json = top(&["--json"]);
+    let prints: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert!(prints.len() >= 5, "{json}");
+    for pair in prints.windows(2) {
+        assert!(pair[0]["time_ns"].as_u64() <= pair[1]["time_ns"].as_u64());
+        assert!(pair[0]["allocations"].as_u64() <= pair[1]["allocations"].as_u64());
+    }
+    let last = prints.last().unwrap();
+    assert_eq!(last["state"], serde_json::json!({"exited": 0}));
+    assert_eq!(last["heap_bytes"], 100_000);
+    assert_eq!(last["allocations"], 150);
+    let functions = last["functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 3);
+    assert_eq!(functions[0]["name"], "keep");
+    assert_eq!(functions[0]["own_bytes"], 100_000);
+    assert_eq!(functions[0]["allocations"], 150);
+
+    let text = top(&[]);
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    let lines: Vec<&str> = last.lines().collect();
+    assert!(lines[0].contains("exited with 0"), "{text}");
+    assert!(
+        lines[1].starts_with("heap 100.0 kB  peak 101.0 kB  allocations 150 ("),
+        "{text}"
+    );
+    assert_eq!(lines[2], "top: keep 100.0 kB");
+    assert!(lines[3].starts_with("OWN"), "{text}");
+    assert!(
+        lines[4].starts_with("100.0 kB  100.0 kB  100.0% 150") && lines[4].ends_with(" keep"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 7, "{text}");
+}
