@@ -26,6 +26,10 @@ pub struct ClockReading {
 /// order; later ones are counted when they come.
 const HOLDBACK_NS: u64 = 20_000_000;
 
+/// Bytes of records one poll reads at most (give or take a chunk): what a collector that
+/// fell behind holds in memory at once.
+pub const POLL_BUDGET: usize = 4 << 20;
+
 /// Aggregates a capture being written.
 pub struct Collector {
     tail: Tail,
@@ -37,6 +41,7 @@ pub struct Collector {
     clock: Box<dyn FnMut() -> ClockReading + Send>,
     rates: Rates,
     table_rates: Rates,
+    budget: usize,
     /// Every record has been read and applied: the program ended.
     drained: bool,
 }
@@ -58,12 +63,14 @@ impl Collector {
             clock,
             rates: Rates::default(),
             table_rates: Rates::default(),
+            budget: POLL_BUDGET,
             drained: false,
         })
     }
 
-    /// Reads what the program wrote since the last poll and applies every event old enough
-    /// to be in order. Returns the number of records read.
+    /// Reads what the program wrote since the last poll (at most about [`POLL_BUDGET`]
+    /// bytes of it, or what [`Collector::set_poll_budget`] set) and applies every event old enough to be in order. Returns the number of
+    /// records read.
     pub fn poll(&mut self) -> Result<u64, Error> {
         let ended = self.tail.recording().ended();
         let Collector {
@@ -72,19 +79,24 @@ impl Collector {
             names,
             seen_threads,
             running_threads,
+            budget,
             ..
         } = self;
-        let read = tail.poll(&mut |thread, rec| {
+        let polled = tail.poll(*budget, &mut |thread, rec| {
             take(rec, thread, streams, names, seen_threads, running_threads)
         })?;
-        // The header read before the records said the program had ended: nothing can follow.
-        self.drained |= ended;
-        let watermark = if ended || read == 0 {
+        // The header read before the records said the program had ended: once everything
+        // committed has been read, nothing can follow.
+        self.drained |= ended && polled.behind.is_none();
+        let mut watermark = if polled.records == 0 || self.drained {
             u64::MAX
         } else {
             let back = self.ns_to_ticks(HOLDBACK_NS);
             self.streams.newest.saturating_sub(back)
         };
+        if let Some(unread) = polled.behind {
+            watermark = watermark.min(unread.saturating_sub(1));
+        }
         let heap = &mut self.heap;
         self.streams
             .release(watermark, &mut |thread, e| heap.apply(thread, e));
@@ -92,7 +104,12 @@ impl Collector {
         if self.heap.time > horizon {
             self.heap.expire_pending(self.heap.time - horizon);
         }
-        Ok(read)
+        Ok(polled.records)
+    }
+
+    /// Reads at most about `bytes` bytes of records per poll.
+    pub fn set_poll_budget(&mut self, bytes: usize) {
+        self.budget = bytes.max(1);
     }
 
     /// True once the program has ended and every record has been applied.

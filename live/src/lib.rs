@@ -24,7 +24,7 @@ mod order;
 mod snapshot;
 mod tail;
 
-pub use collector::{ClockReading, Collector};
+pub use collector::{ClockReading, Collector, POLL_BUDGET};
 pub use snapshot::{FunctionRow, Snapshot, State};
 pub use tail::Recording;
 

@@ -47,6 +47,15 @@ impl Recording {
     }
 }
 
+/// What one poll read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Polled {
+    pub records: u64,
+    /// Committed records were left for the next poll (the budget ran out); none of them
+    /// is stamped before this time.
+    pub behind: Option<u64>,
+}
+
 struct Cursor {
     tid: u32,
     seq: u32,
@@ -101,13 +110,20 @@ impl Tail {
         &self.recording
     }
 
-    /// Reads the header again and passes every record committed since the last poll to
-    /// `sink`, each thread's in its order. Returns the number of records read.
-    pub fn poll(&mut self, sink: &mut impl FnMut(ThreadId, &Record<'_>)) -> Result<u64, Error> {
+    /// Reads the header again and passes the records committed since the last poll to
+    /// `sink`, each thread's in its order, chunk by chunk until about `budget` bytes were
+    /// read.
+    pub fn poll(
+        &mut self,
+        budget: usize,
+        sink: &mut impl FnMut(ThreadId, &Record<'_>),
+    ) -> Result<Polled, Error> {
         if self.file.is_none() {
             match File::open(&self.path) {
                 Ok(f) => self.file = Some(f),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(Polled::default())
+                }
                 Err(error) => {
                     return Err(Error::Io {
                         path: self.path.clone(),
@@ -119,7 +135,7 @@ impl Tail {
         let mut header = [0u8; h::CMDLINE];
         let got = self.read_at(&mut header, 0)?;
         if got < header.len() || header[..8] == [0; 8] {
-            return Ok(0); // not created by the recorder yet
+            return Ok(Polled::default()); // not created by the recorder yet
         }
         if header[..8] != MAGIC {
             return Err(Error::Foreign {
@@ -136,15 +152,33 @@ impl Tail {
         self.read_header(&header)?;
         let claimed = read_u64(&header, h::CHUNKS).unwrap_or(0);
         self.discover(claimed)?;
-        let mut records = 0;
+        let mut polled = Polled::default();
+        let mut left = budget;
         // In chunk order, which is each thread's order.
         for i in 0..self.open.len() {
-            records += self.read_chunk(self.open[i], sink)?;
+            let index = self.open[i];
+            if left > 0 {
+                let (records, bytes) = self.read_chunk(index, sink)?;
+                polled.records += records;
+                left = left.saturating_sub(bytes);
+            } else if let Some(time) = self.unread(index)? {
+                polled.behind = Some(polled.behind.map_or(time, |b: u64| b.min(time)));
+            }
         }
         let cursors = &self.cursors;
         self.open
             .retain(|&i| cursors[i].as_ref().is_some_and(|c| !c.done));
-        Ok(records)
+        Ok(polled)
+    }
+
+    /// When chunk `index` has committed records not read yet, the time they cannot precede.
+    fn unread(&self, index: usize) -> Result<Option<u64>, Error> {
+        let Some(c) = self.cursors[index].as_ref() else {
+            return Ok(None);
+        };
+        let mut used = [0u8; 4];
+        self.read_at(&mut used, chunk_offset(index) + chunk::USED as u64)?;
+        Ok((u32::from_le_bytes(used) as usize > c.read).then_some(c.state.time))
     }
 
     fn read_header(&mut self, header: &[u8]) -> Result<(), Error> {
@@ -210,22 +244,23 @@ impl Tail {
         Ok(())
     }
 
+    /// Reads chunk `index`'s new records; returns how many, and their bytes.
     fn read_chunk(
         &mut self,
         index: usize,
         sink: &mut impl FnMut(ThreadId, &Record<'_>),
-    ) -> Result<u64, Error> {
+    ) -> Result<(u64, usize), Error> {
         let start = chunk_offset(index);
         let mut used = [0u8; 4];
         self.read_at(&mut used, start + chunk::USED as u64)?;
         let Some(c) = self.cursors[index].as_mut() else {
-            return Ok(0);
+            return Ok((0, 0));
         };
         let last = c.superseded;
         let used = (u32::from_le_bytes(used) as usize).min(CHUNK_SIZE - CHUNK_HEADER_SIZE);
         if used <= c.read {
             c.done |= last;
-            return Ok(0);
+            return Ok((0, 0));
         }
         let (from, len) = (c.read, used - c.read);
         self.buf.resize(len, 0);
@@ -251,13 +286,13 @@ impl Tail {
                 Ok(None) | Err(_) => {
                     self.corrupt_chunks += 1;
                     c.done = true;
-                    return Ok(records);
+                    return Ok((records, pos));
                 }
             }
         }
         c.read = from + pos;
         c.done |= last && got == len;
-        Ok(records)
+        Ok((records, pos))
     }
 
     fn read_at(&self, buf: &mut [u8], off: u64) -> Result<usize, Error> {

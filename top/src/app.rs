@@ -76,6 +76,9 @@ pub struct App {
     pub scroll: usize,
     /// A note shown until the next key.
     pub note: Option<String>,
+    /// How old the shown figures are, when the collector could not keep up (the program
+    /// keeps every CPU busy, and the collector only runs on an idle one).
+    pub stale: Option<std::time::Duration>,
 }
 
 impl App {

@@ -5,10 +5,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use memprof_live::{ClockReading, Collector};
+use memprof_live::Collector;
 
 use crate::app::App;
-use crate::{widgets, Error};
+use crate::{widgets, Error, Host};
 
 /// How long to wait, after the last record, for the exit status in the header.
 const SEAL_WAIT: Duration = Duration::from_secs(1);
@@ -26,13 +26,9 @@ pub struct Batch {
 
 /// Follows the capture at `capture` until its program ends, printing the figures and table
 /// to `out` every `options.interval` and once more at the end.
-pub fn batch(
-    capture: &Path,
-    clock: fn() -> ClockReading,
-    options: &Batch,
-    out: &mut dyn Write,
-) -> Result<(), Error> {
-    let mut collector = Collector::open(capture, Box::new(clock))?;
+pub fn batch(capture: &Path, host: Host, options: &Batch, out: &mut dyn Write) -> Result<(), Error> {
+    let mut collector = Collector::open(capture, Box::new(host.clock))?;
+    (host.stand_back)();
     let mut next = Instant::now() + options.interval;
     let mut drained: Option<Instant> = None;
     loop {

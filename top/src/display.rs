@@ -10,13 +10,16 @@ use ratatui::crossterm::event::{Event, KeyEventKind};
 use ratatui::Terminal;
 
 use memprof_capture::ThreadId;
-use memprof_live::{ClockReading, Collector, Snapshot};
+use memprof_live::{Collector, Snapshot, State};
 
 use crate::app::{App, Request};
-use crate::{widgets, Error};
+use crate::{widgets, Error, Host};
 
 /// How often the display redraws.
 pub const REFRESH: Duration = Duration::from_millis(100);
+
+/// Figures older than this are said to be.
+const STALE: Duration = Duration::from_secs(2);
 
 /// What the display and the collector thread share.
 #[derive(Default)]
@@ -81,13 +84,16 @@ pub fn collect(mut collector: Collector, shared: &Shared) {
 /// Starts the collector thread for the capture at `path`.
 pub fn spawn_collector(
     path: std::path::PathBuf,
-    clock: fn() -> ClockReading,
+    host: Host,
     shared: Arc<Shared>,
 ) -> Result<std::thread::JoinHandle<()>, Error> {
-    let collector = Collector::open(&path, Box::new(clock))?;
+    let collector = Collector::open(&path, Box::new(host.clock))?;
     std::thread::Builder::new()
         .name("memprof-collect".into())
-        .spawn(move || collect(collector, &shared))
+        .spawn(move || {
+            (host.stand_back)();
+            collect(collector, &shared)
+        })
         .map_err(Error::Terminal)
 }
 
@@ -104,13 +110,17 @@ where
     B::Error: std::fmt::Display,
 {
     let mut app = App::default();
+    let mut fresh = Instant::now();
     loop {
         if let Some(e) = shared.error.lock().ok().and_then(|mut e| e.take()) {
             return Err(e.into());
         }
         if let Some(s) = shared.take_latest() {
             app.show(s);
+            fresh = Instant::now();
         }
+        let running = app.snapshot().is_some_and(|s| s.state == State::Running);
+        app.stale = (running && fresh.elapsed() >= STALE).then(|| fresh.elapsed());
         terminal
             .draw(|f| widgets::draw(f, &app))
             .map_err(|e| Error::Terminal(std::io::Error::other(e.to_string())))?;

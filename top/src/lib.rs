@@ -32,15 +32,24 @@ pub enum Error {
     Capture(#[from] memprof_live::Error),
 }
 
+/// What the live view needs from the process it runs in: calls a crate without `unsafe`
+/// cannot make.
+#[derive(Clone, Copy)]
+pub struct Host {
+    /// Reads the TSC and the monotonic clock together.
+    pub clock: fn() -> ClockReading,
+    /// Lets the calling thread run only on a CPU nothing else wants, so that following the
+    /// program never takes time from it.
+    pub stand_back: fn(),
+    /// Asks the program to stop.
+    pub stop_program: fn(),
+}
+
 /// Shows the heap of the program recording into `capture` on the terminal until the user
-/// quits; `stop_program` is called when the user asks to stop the program.
-pub fn run(
-    capture: &Path,
-    clock: fn() -> ClockReading,
-    stop_program: &mut dyn FnMut(),
-) -> Result<(), Error> {
+/// quits.
+pub fn run(capture: &Path, host: Host) -> Result<(), Error> {
     let shared = Arc::new(display::Shared::default());
-    let collector = display::spawn_collector(capture.to_path_buf(), clock, shared.clone())?;
+    let collector = display::spawn_collector(capture.to_path_buf(), host, shared.clone())?;
     let mut terminal = ratatui::init();
     let mut next_event = |wait: Duration| -> std::io::Result<Option<event::Event>> {
         if event::poll(wait)? {
@@ -49,7 +58,9 @@ pub fn run(
             Ok(None)
         }
     };
-    let result = display::run(&mut terminal, &shared, &mut next_event, stop_program);
+    let result = display::run(&mut terminal, &shared, &mut next_event, &mut || {
+        (host.stop_program)()
+    });
     ratatui::restore();
     shared.quit();
     let _ = collector.join();

@@ -127,6 +127,11 @@ fn header(s: &Snapshot, app: &App) -> Vec<Line<'static>> {
     }
     if app.paused {
         status.push(Span::raw("  PAUSED").reversed());
+    } else if let Some(age) = app.stale {
+        status.push(Span::raw(format!(
+            "  figures of {:.0}s ago: waiting for an idle CPU",
+            age.as_secs_f64()
+        )));
     }
     if let Some(note) = &app.note {
         status.push(Span::raw(format!("  {note}")).italic());

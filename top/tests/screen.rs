@@ -259,3 +259,13 @@ fn the_display_loop_draws_published_snapshots_and_obeys_keys() {
     assert_eq!(functions(&lines)[0], "main");
     assert!(lines[3].ends_with("stopping the program"), "{}", lines[3]);
 }
+
+#[test]
+fn figures_the_collector_could_not_refresh_say_how_old_they_are() {
+    let mut app = app();
+    app.stale = Some(Duration::from_millis(3_200));
+    assert_eq!(
+        screen(&app, 100, 20)[3],
+        "sorted by own live  all threads  figures of 3s ago: waiting for an idle CPU"
+    );
+}

@@ -5,7 +5,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use memprof_top::{Batch, ClockReading};
+use memprof_top::{Batch, ClockReading, Host};
 
 use super::fail;
 use super::run::{self, SignalForwarding};
@@ -63,16 +63,9 @@ pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
             width: 120,
             json: args.json,
         };
-        memprof_top::batch(
-            &launched.path,
-            clock,
-            &options,
-            &mut std::io::stdout().lock(),
-        )
+        memprof_top::batch(&launched.path, HOST, &options, &mut std::io::stdout().lock())
     } else {
-        memprof_top::run(&launched.path, clock, &mut || {
-            run::signal_child(libc::SIGTERM)
-        })
+        memprof_top::run(&launched.path, HOST)
     };
     if !waiter.is_finished() {
         eprintln!(
@@ -94,9 +87,20 @@ pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
     Ok(run::exit_status(status))
 }
 
-fn clock() -> ClockReading {
-    ClockReading {
+const HOST: Host = Host {
+    clock: || ClockReading {
         tsc: run::tsc(),
         mono_ns: run::clock_ns(),
-    }
+    },
+    stand_back: idle_priority,
+    stop_program: || run::signal_child(libc::SIGTERM),
+};
+
+/// Puts the calling thread in `SCHED_IDLE`: it runs only when a CPU would otherwise idle.
+/// The live view then never slows the program; when the program keeps every CPU busy, the
+/// view falls behind and catches up when it can.
+fn idle_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
 }

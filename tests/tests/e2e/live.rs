@@ -32,7 +32,13 @@ fn row<'a>(s: &'a Snapshot, name: &str) -> &'a FunctionRow {
 
 /// Follows the capture at `path` to its end.
 fn follow_to_end(path: &std::path::Path) -> Collector {
+    follow_to_end_by(path, memprof_live::POLL_BUDGET)
+}
+
+/// Follows the capture at `path` to its end, reading about `budget` bytes per poll.
+fn follow_to_end_by(path: &std::path::Path, budget: usize) -> Collector {
     let mut c = Collector::open(path, Box::new(clock)).expect("open");
+    c.set_poll_budget(budget);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !c.finished() {
         c.poll().expect("poll");
@@ -98,13 +104,17 @@ fn live_figures_of_many_chunks_and_threads_match_the_report() {
         let r = s.record(name, &["-q"], prog, args);
         assert_eq!(r.code(), Some(0), "{}", r.stderr());
         let summary = r.summary();
-        let mut c = follow_to_end(&r.capture);
-        let snap = c.snapshot(None);
-        assert_eq!(snap.allocations, summary.n("allocations"), "{name}");
-        assert_eq!(snap.heap_bytes, summary.n("leaked_bytes"), "{name}");
-        assert_eq!(snap.peak_bytes, summary.n("peak_bytes"), "{name}");
-        assert_eq!(c.untracked_frees(), summary.n("untracked_frees"), "{name}");
-        assert_eq!(snap.thread_ids.len() as u64, summary.n("threads"), "{name}");
+        // All at once, and a chunk or so per poll, as a collector that fell behind reads.
+        for budget in [memprof_live::POLL_BUDGET, 1] {
+            let mut c = follow_to_end_by(&r.capture, budget);
+            let snap = c.snapshot(None);
+            let what = format!("{name}, {budget} bytes per poll");
+            assert_eq!(snap.allocations, summary.n("allocations"), "{what}");
+            assert_eq!(snap.heap_bytes, summary.n("leaked_bytes"), "{what}");
+            assert_eq!(snap.peak_bytes, summary.n("peak_bytes"), "{what}");
+            assert_eq!(c.untracked_frees(), summary.n("untracked_frees"), "{what}");
+            assert_eq!(snap.thread_ids.len() as u64, summary.n("threads"), "{what}");
+        }
     }
 }
 
