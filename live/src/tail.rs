@@ -121,9 +121,7 @@ impl Tail {
         if self.file.is_none() {
             match File::open(&self.path) {
                 Ok(f) => self.file = Some(f),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Ok(Polled::default())
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Polled::default()),
                 Err(error) => {
                     return Err(Error::Io {
                         path: self.path.clone(),

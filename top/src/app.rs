@@ -54,8 +54,10 @@ pub enum Request {
     Reset,
     /// Show this thread's functions only (`None`: all threads).
     Thread(Option<ThreadId>),
-    /// Stop the program (it gets SIGTERM); the display stays.
-    StopProgram,
+    /// Stop the program: SIGTERM, or SIGKILL when `force`d (asked again); the display stays.
+    StopProgram {
+        force: bool,
+    },
     /// Leave the display; the program runs on to its end.
     Quit,
 }
@@ -76,6 +78,8 @@ pub struct App {
     pub scroll: usize,
     /// A note shown until the next key.
     pub note: Option<String>,
+    /// Times the user asked to stop the program.
+    stops: u32,
     /// How old the shown figures are, when the collector could not keep up (the program
     /// keeps every CPU busy, and the collector only runs on an idle one).
     pub stale: Option<std::time::Duration>,
@@ -157,8 +161,14 @@ impl App {
                 return Request::Reset;
             }
             KeyCode::Char('k') => {
-                self.note = Some("stopping the program".into());
-                return Request::StopProgram;
+                self.stops += 1;
+                let force = self.stops > 1;
+                self.note = Some(if force {
+                    "killing the program".into()
+                } else {
+                    "stopping the program (k again kills it)".into()
+                });
+                return Request::StopProgram { force };
             }
             KeyCode::Char('t') => {
                 self.thread = self.next_thread();

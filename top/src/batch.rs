@@ -26,7 +26,12 @@ pub struct Batch {
 
 /// Follows the capture at `capture` until its program ends, printing the figures and table
 /// to `out` every `options.interval` and once more at the end.
-pub fn batch(capture: &Path, host: Host, options: &Batch, out: &mut dyn Write) -> Result<(), Error> {
+pub fn batch(
+    capture: &Path,
+    host: Host,
+    options: &Batch,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     let mut collector = Collector::open(capture, Box::new(host.clock))?;
     (host.stand_back)();
     let mut next = Instant::now() + options.interval;

@@ -99,12 +99,12 @@ pub fn spawn_collector(
 
 /// Runs the display on `terminal` until the user quits, reading input with `next_event`
 /// (which waits at most the given time). `stop_program` is called when the user asks to stop
-/// the program.
+/// the program (with `true` to kill it).
 pub fn run<B: Backend>(
     terminal: &mut Terminal<B>,
     shared: &Shared,
     next_event: &mut dyn FnMut(Duration) -> std::io::Result<Option<Event>>,
-    stop_program: &mut dyn FnMut(),
+    stop_program: &mut dyn FnMut(bool),
 ) -> Result<App, Error>
 where
     B::Error: std::fmt::Display,
@@ -139,7 +139,7 @@ where
                             *slot = t;
                         }
                     }
-                    Request::StopProgram => stop_program(),
+                    Request::StopProgram { force } => stop_program(force),
                     Request::Quit => return Ok(app),
                 },
                 Event::Resize(..) => {}

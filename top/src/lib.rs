@@ -41,8 +41,8 @@ pub struct Host {
     /// Lets the calling thread run only on a CPU nothing else wants, so that following the
     /// program never takes time from it.
     pub stand_back: fn(),
-    /// Asks the program to stop.
-    pub stop_program: fn(),
+    /// Asks the program to stop (SIGTERM), or kills it (SIGKILL) when given `true`.
+    pub stop_program: fn(bool),
 }
 
 /// Shows the heap of the program recording into `capture` on the terminal until the user
@@ -58,8 +58,8 @@ pub fn run(capture: &Path, host: Host) -> Result<(), Error> {
             Ok(None)
         }
     };
-    let result = display::run(&mut terminal, &shared, &mut next_event, &mut || {
-        (host.stop_program)()
+    let result = display::run(&mut terminal, &shared, &mut next_event, &mut |force| {
+        (host.stop_program)(force)
     });
     ratatui::restore();
     shared.quit();

@@ -207,7 +207,10 @@ const HELP: &[(&str, &str)] = &[
     ("t", "show all threads, then each thread in turn"),
     ("p", "pause the display (recording goes on)"),
     ("r", "reset allocation counts, rates and the peak"),
-    ("k", "stop the program (SIGTERM); the final table stays"),
+    (
+        "k",
+        "stop the program (SIGTERM; again: SIGKILL); the final table stays",
+    ),
     ("↑ ↓", "scroll"),
     ("q", "quit the display; the program runs on to its end"),
     ("", ""),

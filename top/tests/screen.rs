@@ -203,7 +203,15 @@ fn r_k_and_q_are_requests() {
     let mut app = app();
     assert_eq!(press(&mut app, KeyCode::Char('r')), Request::Reset);
     assert!(screen(&app, 100, 20)[3].ends_with("counts, rates and peak reset"));
-    assert_eq!(press(&mut app, KeyCode::Char('k')), Request::StopProgram);
+    assert_eq!(
+        press(&mut app, KeyCode::Char('k')),
+        Request::StopProgram { force: false }
+    );
+    assert!(screen(&app, 100, 20)[3].ends_with("stopping the program (k again kills it)"));
+    assert_eq!(
+        press(&mut app, KeyCode::Char('k')),
+        Request::StopProgram { force: true }
+    );
     assert_eq!(press(&mut app, KeyCode::Char('q')), Request::Quit);
 }
 
@@ -251,13 +259,16 @@ fn the_display_loop_draws_published_snapshots_and_obeys_keys() {
     ]
     .into_iter();
     let mut next = |_: Duration| Ok(keys.next().flatten().map(|k| Event::Key(k.into())));
-    let mut stopped = 0;
-    let app = display::run(&mut terminal, &shared, &mut next, &mut || stopped += 1).unwrap();
+    let mut stops = Vec::new();
+    let app = display::run(&mut terminal, &shared, &mut next, &mut |force| {
+        stops.push(force)
+    })
+    .unwrap();
     assert_eq!(app.sort, Column::Total);
-    assert_eq!(stopped, 1);
+    assert_eq!(stops, [false]);
     let lines = text(&terminal);
     assert_eq!(functions(&lines)[0], "main");
-    assert!(lines[3].ends_with("stopping the program"), "{}", lines[3]);
+    assert!(lines[3].ends_with("k again kills it)"), "{}", lines[3]);
 }
 
 #[test]

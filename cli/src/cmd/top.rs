@@ -63,7 +63,12 @@ pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
             width: 120,
             json: args.json,
         };
-        memprof_top::batch(&launched.path, HOST, &options, &mut std::io::stdout().lock())
+        memprof_top::batch(
+            &launched.path,
+            HOST,
+            &options,
+            &mut std::io::stdout().lock(),
+        )
     } else {
         memprof_top::run(&launched.path, HOST)
     };
@@ -93,7 +98,7 @@ const HOST: Host = Host {
         mono_ns: run::clock_ns(),
     },
     stand_back: idle_priority,
-    stop_program: || run::signal_child(libc::SIGTERM),
+    stop_program: |force| run::signal_child(if force { libc::SIGKILL } else { libc::SIGTERM }),
 };
 
 /// Puts the calling thread in `SCHED_IDLE`: it runs only when a CPU would otherwise idle.
