@@ -69,8 +69,8 @@ impl Collector {
     }
 
     /// Reads what the program wrote since the last poll (at most about [`POLL_BUDGET`]
-    /// bytes of it, or what [`Collector::set_poll_budget`] set) and applies every event old enough to be in order. Returns the number of
-    /// records read.
+    /// bytes of it, or what [`Collector::set_poll_budget`] set) and applies every event old
+    /// enough to be in order. Returns the number of records read.
     pub fn poll(&mut self) -> Result<u64, Error> {
         let ended = self.tail.recording().ended();
         let Collector {
