@@ -5,17 +5,7 @@
 #
 #   bash benches/top.sh            # 3 runs each
 #   RUNS=5 bash benches/top.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BENCH=${BENCH:-$ROOT/../shared/bench}
-RUNS=${RUNS:-3}
-OUT=$ROOT/benches/results
-mkdir -p "$OUT"
-[ -d "$BENCH" ] || { echo "benches: $BENCH not found (set BENCH=path/to/shared/bench)"; exit 1; }
-bash "$BENCH/build.sh" >/dev/null
-cargo build --release --quiet -p memprof -p memprof-preload
-MEMPROF=$ROOT/target/release/memprof
+source "$(dirname "$0")/setup.sh"
 gcc -O1 -g -o "$OUT/grows" tests/programs/grows.c
 PY=$(command -v python3)
 
