@@ -112,7 +112,10 @@ fn header(s: &Snapshot, app: &App) -> Vec<Line<'static>> {
         .take(3)
         .map(|f| format!("{} {}", short_name(&f.name, 30), units::bytes(f.own_bytes)))
         .collect();
-    let top = Line::from(format!("top: {}", top.join(" · ")));
+    let top = match s.thread {
+        None => Line::from(format!("top: {}", top.join(" · "))),
+        Some(t) => Line::from(format!("top of thread {}: {}", t.0, top.join(" · "))),
+    };
     let thread = match app.thread {
         None => "all threads".to_string(),
         Some(t) => format!("thread {}", t.0),

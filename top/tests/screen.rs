@@ -191,6 +191,15 @@ fn t_goes_through_the_threads_and_back_to_all() {
         Request::Thread(Some(ThreadId(4242)))
     );
     assert_eq!(screen(&app, 100, 20)[3], "sorted by own live  thread 4242");
+    // The collector's next snapshot has that thread's functions only.
+    let mut theirs = snapshot();
+    theirs.thread = Some(ThreadId(4242));
+    theirs.functions.retain(|f| f.name != "cache_insert");
+    app.show(theirs);
+    assert_eq!(
+        screen(&app, 100, 20)[2],
+        "top of thread 4242: parse_request 1.0 MB · log_line 200.0 kB"
+    );
     assert_eq!(
         press(&mut app, KeyCode::Char('t')),
         Request::Thread(Some(ThreadId(4243)))
