@@ -78,6 +78,8 @@ pub struct App {
     pub scroll: usize,
     /// A note shown until the next key.
     pub note: Option<String>,
+    /// The program ended without writing its capture.
+    pub unrecorded: bool,
     /// Times the user asked to stop the program.
     stops: u32,
     /// How old the shown figures are, when the collector could not keep up (the program

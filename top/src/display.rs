@@ -99,12 +99,13 @@ pub fn spawn_collector(
 
 /// Runs the display on `terminal` until the user quits, reading input with `next_event`
 /// (which waits at most the given time). `stop_program` is called when the user asks to stop
-/// the program (with `true` to kill it).
+/// the program (with `true` to kill it); `program_ended` tells whether it has.
 pub fn run<B: Backend>(
     terminal: &mut Terminal<B>,
     shared: &Shared,
     next_event: &mut dyn FnMut(Duration) -> std::io::Result<Option<Event>>,
     stop_program: &mut dyn FnMut(bool),
+    program_ended: &dyn Fn() -> bool,
 ) -> Result<App, Error>
 where
     B::Error: std::fmt::Display,
@@ -119,6 +120,8 @@ where
             app.show(s);
             fresh = Instant::now();
         }
+        let started = app.snapshot().is_some_and(|s| s.state != State::Starting);
+        app.unrecorded = !started && program_ended();
         let running = app.snapshot().is_some_and(|s| s.state == State::Running);
         app.stale = (running && fresh.elapsed() >= STALE).then(|| fresh.elapsed());
         terminal

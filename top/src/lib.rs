@@ -43,6 +43,8 @@ pub struct Host {
     pub stand_back: fn(),
     /// Asks the program to stop (SIGTERM), or kills it (SIGKILL) when given `true`.
     pub stop_program: fn(bool),
+    /// Whether the program has ended (whether or not it wrote its capture).
+    pub program_ended: fn() -> bool,
 }
 
 /// Shows the heap of the program recording into `capture` on the terminal until the user
@@ -58,9 +60,13 @@ pub fn run(capture: &Path, host: Host) -> Result<(), Error> {
             Ok(None)
         }
     };
-    let result = display::run(&mut terminal, &shared, &mut next_event, &mut |force| {
-        (host.stop_program)(force)
-    });
+    let result = display::run(
+        &mut terminal,
+        &shared,
+        &mut next_event,
+        &mut |force| (host.stop_program)(force),
+        &host.program_ended,
+    );
     ratatui::restore();
     shared.quit();
     let _ = collector.join();

@@ -43,11 +43,17 @@ fn render(app: &App, area: Rect, buf: &mut Buffer) {
     ])
     .areas(area);
     match app.snapshot() {
-        Some(s) => {
+        Some(s) if !app.unrecorded => {
             Paragraph::new(header(s, app)).render(head, buf);
             render_table(app, s, table, buf);
         }
-        None => Paragraph::new("memprof top: starting…").render(head, buf),
+        _ if app.unrecorded => Paragraph::new(
+            "The program ended without recording anything: it did not load memprof's preload \
+             library (setuid, or it cleared LD_PRELOAD?). q quits.",
+        )
+        .wrap(Default::default())
+        .render(head, buf),
+        _ => Paragraph::new("memprof top: starting…").render(head, buf),
     }
     Paragraph::new(key_bar(app)).render(keys, buf);
     if app.help {

@@ -269,9 +269,13 @@ fn the_display_loop_draws_published_snapshots_and_obeys_keys() {
     .into_iter();
     let mut next = |_: Duration| Ok(keys.next().flatten().map(|k| Event::Key(k.into())));
     let mut stops = Vec::new();
-    let app = display::run(&mut terminal, &shared, &mut next, &mut |force| {
-        stops.push(force)
-    })
+    let app = display::run(
+        &mut terminal,
+        &shared,
+        &mut next,
+        &mut |force| stops.push(force),
+        &|| false,
+    )
     .unwrap();
     assert_eq!(app.sort, Column::Total);
     assert_eq!(stops, [false]);
@@ -288,4 +292,20 @@ fn figures_the_collector_could_not_refresh_say_how_old_they_are() {
         screen(&app, 100, 20)[3],
         "sorted by own live  all threads  figures of 3s ago: waiting for an idle CPU"
     );
+}
+
+#[test]
+fn a_program_that_never_recorded_is_said_so() {
+    let shared = Shared::default();
+    let mut terminal = Terminal::new(TestBackend::new(100, 20)).unwrap();
+    let mut keys = vec![None, Some(KeyCode::Char('q'))].into_iter();
+    let mut next = |_: Duration| Ok(keys.next().flatten().map(|k| Event::Key(k.into())));
+    let app = display::run(&mut terminal, &shared, &mut next, &mut |_| {}, &|| true).unwrap();
+    assert!(app.unrecorded);
+    let lines = text(&terminal);
+    assert_eq!(
+        lines[0],
+        "The program ended without recording anything: it did not load memprof's preload library (setuid, or"
+    );
+    assert_eq!(lines[1], "it cleared LD_PRELOAD?). q quits.");
 }

@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use memprof_top::{Batch, ClockReading, Host};
@@ -50,6 +51,7 @@ pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
     let path = launched.path.clone();
     let waiter = std::thread::spawn(move || {
         let status = child.wait();
+        PROGRAM_ENDED.store(true, Ordering::Relaxed);
         let sealed = match &status {
             Ok(s) => run::seal(&path, s.code(), s.signal()),
             Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
@@ -99,7 +101,11 @@ const HOST: Host = Host {
     },
     stand_back: idle_priority,
     stop_program: |force| run::signal_child(if force { libc::SIGKILL } else { libc::SIGTERM }),
+    program_ended: || PROGRAM_ENDED.load(Ordering::Relaxed),
 };
+
+/// Set by the thread that waits for the program.
+static PROGRAM_ENDED: AtomicBool = AtomicBool::new(false);
 
 /// Puts the calling thread in `SCHED_IDLE`: it runs only when a CPU would otherwise idle.
 /// The live view then never slows the program; when the program keeps every CPU busy, the
