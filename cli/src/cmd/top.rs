@@ -90,7 +90,12 @@ pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
     } else {
         let _ = std::fs::remove_file(&output);
     }
-    shown?;
+    match shown {
+        // `memprof top --batch | head`: the reader has seen enough; the program's status
+        // still counts.
+        Err(memprof_top::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
     Ok(run::exit_status(status))
 }
 

@@ -349,3 +349,30 @@ fn own_memory_is_the_program_s_function_not_the_allocator_s() {
         );
     }
 }
+
+#[test]
+fn batch_mode_tells_a_crash_and_exits_with_the_program_s_status() {
+    let s = Scratch::new("live-crash");
+    let prog = s.c("crash.c", &[]);
+    let out = Command::new(memprof())
+        .current_dir(&s.dir)
+        .args(["top", "--batch", "--rows", "1", "-q", "--"])
+        .arg(&prog)
+        .arg("segv")
+        .output()
+        .expect("memprof top");
+    assert_eq!(out.status.code(), Some(128 + 11));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(
+        last.lines().next().unwrap().contains("killed by signal 11"),
+        "{text}"
+    );
+    assert!(
+        last.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("heap 1.0 MB  peak 1.0 MB  allocations 10,000"),
+        "{text}"
+    );
+}
