@@ -176,6 +176,7 @@ impl Collector {
             thread_ids: self.seen_threads.clone(),
             thread,
             functions: rows,
+            corrupt_chunks: self.tail.corrupt_chunks(),
         }
     }
 

@@ -64,6 +64,8 @@ pub struct Snapshot {
     pub thread: Option<ThreadId>,
     /// Every function that holds live memory or allocated since the reset, in no order.
     pub functions: Vec<FunctionRow>,
+    /// Chunks of the capture that could not be decoded: their records are missing here.
+    pub corrupt_chunks: u64,
 }
 
 /// Past allocation counts, to tell rates from.

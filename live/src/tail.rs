@@ -78,26 +78,15 @@ pub struct Tail {
     /// Chunks still being written, as indices into `cursors`.
     open: Vec<usize>,
     buf: Vec<u8>,
-    /// Chunks whose records could not be decoded.
-    pub corrupt_chunks: u64,
+    corrupt_chunks: u64,
 }
 
 impl Tail {
     /// Starts following the capture at `path`, which the recorder may not have created yet.
     pub fn open(path: &Path) -> Result<Tail, Error> {
-        let file = match File::open(path) {
-            Ok(f) => Some(f),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(error) => {
-                return Err(Error::Io {
-                    path: path.to_path_buf(),
-                    error,
-                })
-            }
-        };
         Ok(Tail {
             path: path.to_path_buf(),
-            file,
+            file: open_file(path)?,
             recording: Recording::default(),
             cursors: Vec::new(),
             open: Vec::new(),
@@ -110,6 +99,11 @@ impl Tail {
         &self.recording
     }
 
+    /// Chunks whose records could not be decoded (and were left).
+    pub fn corrupt_chunks(&self) -> u64 {
+        self.corrupt_chunks
+    }
+
     /// Reads the header again and passes the records committed since the last poll to
     /// `sink`, each thread's in its order, chunk by chunk until about `budget` bytes were
     /// read.
@@ -119,15 +113,9 @@ impl Tail {
         sink: &mut impl FnMut(ThreadId, &Record<'_>),
     ) -> Result<Polled, Error> {
         if self.file.is_none() {
-            match File::open(&self.path) {
-                Ok(f) => self.file = Some(f),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Polled::default()),
-                Err(error) => {
-                    return Err(Error::Io {
-                        path: self.path.clone(),
-                        error,
-                    })
-                }
+            self.file = open_file(&self.path)?;
+            if self.file.is_none() {
+                return Ok(Polled::default());
             }
         }
         let mut header = [0u8; h::CMDLINE];
@@ -308,6 +296,18 @@ impl Tail {
             Some(file) => read_full(file, &mut self.buf, off),
             None => Ok(0),
         }
+    }
+}
+
+/// The file at `path`, or `None` while it does not exist.
+fn open_file(path: &Path) -> Result<Option<File>, Error> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(Error::Io {
+            path: path.to_path_buf(),
+            error,
+        }),
     }
 }
 

@@ -142,6 +142,9 @@ fn header(s: &Snapshot, app: &App) -> Vec<Line<'static>> {
             age.as_secs_f64()
         )));
     }
+    if s.corrupt_chunks > 0 {
+        status.push(Span::raw(format!("  {} unreadable chunks", s.corrupt_chunks)).bold());
+    }
     if let Some(note) = &app.note {
         status.push(Span::raw(format!("  {note}")).italic());
     }

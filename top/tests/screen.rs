@@ -43,6 +43,7 @@ fn snapshot() -> Snapshot {
             row("main", 0, 3_000_000, 120_000, 2_500.0),
             row("log_line", 200_000, 200_000, 69_800, 1_490.0),
         ],
+        corrupt_chunks: 0,
     }
 }
 

@@ -376,3 +376,17 @@ fn batch_mode_tells_a_crash_and_exits_with_the_program_s_status() {
         "{text}"
     );
 }
+
+#[test]
+fn a_corrupt_chunk_is_counted_and_left() {
+    let s = Scratch::new("live-corrupt");
+    let prog = s.c("holders.c", &[]);
+    let r = s.record("holders", &["-q"], &prog, &[]);
+    let mut bytes = std::fs::read(&r.capture).unwrap();
+    // The first record of the first chunk (after the 4 KiB header and the chunk's header)
+    // gets a tag no record has.
+    bytes[4096 + 32] = 0xff;
+    std::fs::write(&r.capture, &bytes).unwrap();
+    let snap = follow_to_end(&r.capture).snapshot(None);
+    assert_eq!(snap.corrupt_chunks, 1);
+}
