@@ -3,7 +3,7 @@
 //! Layers, each testable on its own: the collector (`memprof-live`) aggregates the capture
 //! as the program writes it, on a thread of its own; [`app::App`] holds what the display shows
 //! and how keys change it; [`widgets`] draws it; [`display`] runs the loop on any ratatui
-//! backend, a real terminal here ([`run`]) or a `TestBackend` in tests. [`batch`] prints the
+//! backend, a real terminal here ([`run`]) or a `TestBackend` in tests. [`batch()`] prints the
 //! same table as text or JSON lines at intervals instead, for scripts.
 #![forbid(unsafe_code)]
 
