@@ -5,19 +5,9 @@
 #
 #   bash benches/run.sh            # 3 runs each
 #   RUNS=5 bash benches/run.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BENCH=${BENCH:-$ROOT/../shared/bench}
-RUNS=${RUNS:-3}
-OUT=$ROOT/benches/results
-mkdir -p "$OUT"
-[ -d "$BENCH" ] || { echo "benches: $BENCH not found (set BENCH=path/to/shared/bench)"; exit 1; }
+source "$(dirname "$0")/setup.sh"
 
 command -v heaptrack >/dev/null || echo "benches: heaptrack not installed (apt-get install heaptrack); its column stays empty"
-bash "$BENCH/build.sh" >/dev/null
-cargo build --release --quiet -p memprof -p memprof-preload
-MEMPROF=$ROOT/target/release/memprof
 gcc -O2 -g -pthread -o "$OUT/scaling" benches/programs/scaling.c
 PY=/usr/bin/python3.11
 [ -x "$PY" ] || PY=$(command -v python3)

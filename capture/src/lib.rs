@@ -36,6 +36,7 @@ mod summary;
 mod symbols;
 mod tables;
 mod tree;
+pub mod units;
 
 pub use activity::ThreadActivity;
 pub use capture::{Capture, Ending};

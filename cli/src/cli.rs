@@ -27,6 +27,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Put a marker with a label in the capture of a program being recorded, now.
     Mark(MarkArgs),
+    /// Run a program under memprof and show its heap by function live, like top.
+    Top(TopArgs),
     /// Open a capture in the viewer (memprof-viewer).
     View(ViewArgs),
 }
@@ -123,6 +125,31 @@ pub struct RunArgs {
     pub command: Vec<OsString>,
 }
 
+#[derive(clap::Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct TopArgs {
+    /// Print the figures and table every --interval instead of a display (no terminal
+    /// needed).
+    #[arg(short, long)]
+    pub batch: bool,
+    /// Seconds between prints in batch mode.
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "SECONDS",
+        requires = "batch"
+    )]
+    pub interval: f64,
+    /// Table rows per print in batch mode.
+    #[arg(long, default_value_t = 10, value_name = "N", requires = "batch")]
+    pub rows: u16,
+    /// In batch mode, one JSON object per print, one per line.
+    #[arg(long, requires = "batch")]
+    pub json: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Unwind {
     Dwarf,
@@ -169,10 +196,10 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub range: RangeArgs,
     /// Exit with status 1 if more than this was leaked (bytes; k, M, G, KiB, MiB, GiB suffixes).
-    #[arg(long, value_name = "BYTES", value_parser = crate::units::parse_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = memprof_capture::units::parse_bytes)]
     pub fail_if_leaked: Option<u64>,
     /// Exit with status 1 if the heap peaked above this (bytes; same suffixes).
-    #[arg(long, value_name = "BYTES", value_parser = crate::units::parse_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = memprof_capture::units::parse_bytes)]
     pub fail_if_peak: Option<u64>,
 }
 
@@ -215,7 +242,9 @@ pub enum Sort {
 /// shorthands.
 pub fn parse(mut args: Vec<OsString>) -> Cli {
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
-        let known = ["run", "report", "export", "diff", "mark", "view", "help"];
+        let known = [
+            "run", "report", "export", "diff", "mark", "top", "view", "help",
+        ];
         if !first.starts_with('-') && !known.contains(&first) {
             let sub = if crate::cmd::is_capture(std::path::Path::new(first)) {
                 "report"

@@ -10,7 +10,6 @@ mod elf;
 mod preload;
 mod symbolize;
 mod timespec;
-mod units;
 
 use std::process::ExitCode;
 

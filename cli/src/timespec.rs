@@ -4,7 +4,7 @@
 use memprof_capture::{Capture, Range, Summary};
 
 use crate::cmd::fail;
-use crate::units;
+use memprof_capture::units;
 
 /// A point in time as written.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use memprof_capture::{Capture, HeapDiff};
 
 use super::fail;
 use crate::cli::DiffArgs;
-use crate::units;
+use memprof_capture::units;
 
 fn program(c: &Capture) -> String {
     let cmd = c.command_line();

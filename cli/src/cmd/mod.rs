@@ -7,6 +7,7 @@ mod pprof;
 mod report;
 mod run;
 mod timeline;
+mod top;
 mod tree;
 mod view;
 
@@ -46,6 +47,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::export(args),
         Command::Diff(args) => diff::diff(args),
         Command::Mark(args) => mark::mark(args),
+        Command::Top(args) => top::top(args),
         Command::View(args) => view::view(args),
     }
 }

@@ -10,7 +10,7 @@ use memprof_capture::{
 
 use super::tree::{Shape, View};
 use crate::cli::{ReportArgs, Sort};
-use crate::units;
+use memprof_capture::units;
 use memprof_capture::{Line, Resolved, Resolver};
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {

@@ -15,9 +15,34 @@ use memprof_format::header as h;
 use super::fail;
 use crate::cli::{RunArgs, Unwind};
 use crate::elf::{self, Linking};
-use crate::{preload, units};
+use crate::preload;
+use memprof_capture::units;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let (mut child, launched) = launch(&args, |_| {})?;
+    let _signals = SignalForwarding::install();
+    let status = child.wait()?;
+    let sealed = seal(&launched.path, status.code(), status.signal());
+    conclude(&args, &launched, sealed)?;
+    Ok(exit_status(status))
+}
+
+/// A program started under the preload.
+pub struct Launched {
+    pub pid: u32,
+    /// Its capture.
+    pub path: PathBuf,
+    /// The program's file name.
+    pub name: String,
+    started: std::time::SystemTime,
+}
+
+/// Starts the program of `args` with the preload library, after `setup` had its say on the
+/// command (standard streams).
+pub fn launch(
+    args: &RunArgs,
+    setup: impl FnOnce(&mut std::process::Command),
+) -> anyhow::Result<(std::process::Child, Launched)> {
     let (program, rest) = args.command.split_first().expect("clap requires a program");
     let exe = resolve(program)?;
     if elf::linking(&exe)? == Linking::Static {
@@ -67,9 +92,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             cmd.env_remove(var);
         }
     }
+    setup(&mut cmd);
 
     let started = std::time::SystemTime::now();
-    let mut child = match cmd.spawn() {
+    let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.kind() == std::io::ErrorKind::NotFound {
@@ -81,33 +107,51 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     CHILD.store(child.id() as i32, Ordering::Relaxed);
-    let _signals = SignalForwarding::install();
-    let status = child.wait()?;
     let path = PathBuf::from(
         template
             .to_string_lossy()
             .replace("%p", &child.id().to_string()),
     );
+    let launched = Launched {
+        pid: child.id(),
+        path,
+        name,
+        started,
+    };
+    Ok((child, launched))
+}
 
-    let exit = match (status.code(), status.signal()) {
+/// The exit status memprof ends with for the program's `status`.
+pub fn exit_status(status: std::process::ExitStatus) -> ExitCode {
+    ExitCode::from(match (status.code(), status.signal()) {
         (Some(code), _) => code.clamp(0, 255) as u8,
         (None, Some(sig)) => 128u8.saturating_add(sig as u8),
         _ => 1,
-    };
-    match seal(&path, status.code(), status.signal()) {
+    })
+}
+
+/// After the program ended and its capture was sealed: resolves symbols and prints the
+/// summary, as `args` ask.
+pub fn conclude(
+    args: &RunArgs,
+    launched: &Launched,
+    sealed: std::io::Result<bool>,
+) -> anyhow::Result<()> {
+    let path = &launched.path;
+    match sealed {
         Ok(true) => {
             let children = if args.follow_fork || args.follow_exec {
-                child_captures(&path, started)
+                child_captures(path, launched.started)
             } else {
                 vec![]
             };
             if !args.no_symbols {
-                for p in std::iter::once(&path).chain(&children) {
+                for p in std::iter::once(path).chain(&children) {
                     symbolize(p);
                 }
             }
             if !args.quiet {
-                print_summary(&path)?;
+                print_summary(path)?;
                 for c in &children {
                     eprintln!("memprof: a child's capture: {}", c.display());
                 }
@@ -115,11 +159,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(false) => eprintln!(
             "memprof: {} recorded nothing: the program did not load the preload library (setuid, or it cleared LD_PRELOAD?)",
-            name
+            launched.name
         ),
         Err(e) => eprintln!("memprof: cannot finish {}: {e}", path.display()),
     }
-    Ok(ExitCode::from(exit))
+    Ok(())
 }
 
 fn symbolize(path: &Path) {
@@ -230,7 +274,7 @@ fn output_template(output: Option<&Path>, name: &str) -> anyhow::Result<OsString
 
 /// Records how the program ended in the capture's header. False when the program never
 /// claimed the capture.
-fn seal(path: &Path, code: Option<i32>, signal: Option<i32>) -> std::io::Result<bool> {
+pub fn seal(path: &Path, code: Option<i32>, signal: Option<i32>) -> std::io::Result<bool> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -294,7 +338,7 @@ fn print_summary(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn clock_ns() -> u64 {
+pub(crate) fn clock_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -307,6 +351,15 @@ fn clock_ns() -> u64 {
 pub(crate) fn tsc() -> u64 {
     // SAFETY: rdtsc has no preconditions and exists on every x86_64 CPU.
     unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Sends `sig` to the program started last.
+pub fn signal_child(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, sig) };
+    }
 }
 
 /// The running child, for the signal handler.
@@ -323,10 +376,10 @@ extern "C" fn forward(sig: libc::c_int) {
 /// While the program runs, terminal signals reach it directly (it shares our process
 /// group), so memprof ignores them instead of dying first; termination requests sent to
 /// memprof alone are passed on.
-struct SignalForwarding;
+pub struct SignalForwarding;
 
 impl SignalForwarding {
-    fn install() -> SignalForwarding {
+    pub fn install() -> SignalForwarding {
         // SAFETY: installing SIG_IGN or an async-signal-safe handler.
         unsafe {
             libc::signal(libc::SIGINT, libc::SIG_IGN);

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use memprof_capture::Column;
 
-use crate::units;
+use memprof_capture::units;
 
 const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 

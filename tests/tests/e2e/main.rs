@@ -7,6 +7,7 @@ mod exec;
 mod fork;
 mod hooks;
 mod languages;
+mod live;
 mod mark;
 mod pprof;
 mod ranges;

@@ -1,19 +1,7 @@
-//! Figures as the views print them.
+//! Figures as the views print them: bytes and counts as `memprof report` prints them, and
+//! what only the views need.
 
-/// Bytes in decimal units with one decimal: `4.1 MB`; plain below a kilobyte.
-pub fn bytes(n: u64) -> String {
-    let units = ["kB", "MB", "GB", "TB"];
-    if n < 1000 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < units.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", units[unit])
-}
+pub use memprof_capture::units::{bytes, count};
 
 /// A signed byte change: `+4.1 MB`, `-512 B`, `0 B`.
 pub fn signed_bytes(n: i128) -> String {
@@ -23,20 +11,6 @@ pub fn signed_bytes(n: i128) -> String {
         -1 => format!("-{magnitude}"),
         _ => magnitude,
     }
-}
-
-/// A count with thousands separators: `1,234,567`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        let left = digits.len() - i;
-        if i > 0 && left.is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A moment or a span in the unit that suits it: `850 ns`, `12.5 µs`, `3.2 ms`, `1.500 s`.

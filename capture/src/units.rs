@@ -1,4 +1,4 @@
-//! Human-readable figures.
+//! Human-readable figures, the same in every front end.
 
 /// `17235200` -> `"17.2 MB"`.
 pub fn bytes(n: u64) -> String {

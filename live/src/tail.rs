@@ -1,0 +1,330 @@
+//! Following a capture file while its program writes it.
+//!
+//! The recorder commits each record with a release store of its chunk's `used` length, and
+//! writes a chunk's magic last when it claims one; reading `used` before the bytes it covers
+//! (with `pread`, never through a mapping another process mutates) therefore sees whole
+//! records only. A thread moves to a new chunk only after its last commit to the old one, so
+//! once a thread's next chunk is visible, one more read of the old one finishes it.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use memprof_capture::ThreadId;
+use memprof_format::{
+    chunk, decode, header as h, read_u32, read_u64, ChunkState, DecodeError, Record,
+    CHUNK_HEADER_SIZE, CHUNK_MAGIC, CHUNK_SIZE, HEADER_SIZE, MAGIC, MARKS_TID, SYMBOLS_TID,
+    VERSION,
+};
+
+use crate::Error;
+
+/// What the capture's header says about the recording, as of the last poll.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recording {
+    /// The recorded process; 0 until it claims the capture.
+    pub pid: u32,
+    /// The command line it was started with.
+    pub command: Vec<String>,
+    /// TSC and monotonic clock when recording started.
+    pub start_tsc: u64,
+    pub start_mono_ns: u64,
+    /// The latest TSC/monotonic pair the recorder (or `memprof run` at the end) stamped; 0
+    /// when none yet.
+    pub end_tsc: u64,
+    pub end_mono_ns: u64,
+    /// The header's flags (see `memprof_format::header::flags`).
+    pub flags: u32,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl Recording {
+    /// The program has ended and its capture has been sealed or completed: no record will
+    /// follow.
+    pub fn ended(&self) -> bool {
+        self.flags & (h::flags::EXITED | h::flags::CUT_SHORT | h::flags::EXIT_KNOWN) != 0
+    }
+}
+
+/// What one poll read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Polled {
+    pub records: u64,
+    /// Committed records were left for the next poll (the budget ran out); none of them
+    /// is stamped before this time.
+    pub behind: Option<u64>,
+}
+
+struct Cursor {
+    tid: u32,
+    seq: u32,
+    /// Bytes of records already read.
+    read: usize,
+    state: ChunkState,
+    /// The thread has moved on to a later chunk: the next read is the last.
+    superseded: bool,
+    done: bool,
+}
+
+/// Reads the records a capture gains, poll after poll.
+pub struct Tail {
+    path: PathBuf,
+    /// `None` until the recorder creates the file.
+    file: Option<File>,
+    recording: Recording,
+    /// One cursor per chunk, by chunk index; `None` for chunks that hold no thread's records.
+    cursors: Vec<Option<Cursor>>,
+    /// Chunks still being written, as indices into `cursors`.
+    open: Vec<usize>,
+    buf: Vec<u8>,
+    corrupt_chunks: u64,
+}
+
+impl Tail {
+    /// Starts following the capture at `path`, which the recorder may not have created yet.
+    pub fn open(path: &Path) -> Result<Tail, Error> {
+        Ok(Tail {
+            path: path.to_path_buf(),
+            file: open_file(path)?,
+            recording: Recording::default(),
+            cursors: Vec::new(),
+            open: Vec::new(),
+            buf: Vec::new(),
+            corrupt_chunks: 0,
+        })
+    }
+
+    pub fn recording(&self) -> &Recording {
+        &self.recording
+    }
+
+    /// Chunks whose records could not be decoded (and were left).
+    pub fn corrupt_chunks(&self) -> u64 {
+        self.corrupt_chunks
+    }
+
+    /// Reads the header again and passes the records committed since the last poll to
+    /// `sink`, each thread's in its order, chunk by chunk until about `budget` bytes were
+    /// read.
+    pub fn poll(
+        &mut self,
+        budget: usize,
+        sink: &mut impl FnMut(ThreadId, &Record<'_>),
+    ) -> Result<Polled, Error> {
+        if self.file.is_none() {
+            self.file = open_file(&self.path)?;
+            if self.file.is_none() {
+                return Ok(Polled::default());
+            }
+        }
+        let mut header = [0u8; h::CMDLINE];
+        let got = self.read_at(&mut header, 0)?;
+        if got < header.len() || header[..8] == [0; 8] {
+            return Ok(Polled::default()); // not created by the recorder yet
+        }
+        if header[..8] != MAGIC {
+            return Err(Error::Foreign {
+                path: self.path.clone(),
+            });
+        }
+        let version = read_u32(&header, h::VERSION).unwrap_or(0);
+        if version != VERSION {
+            return Err(Error::Version {
+                path: self.path.clone(),
+                version,
+            });
+        }
+        self.read_header(&header)?;
+        let claimed = read_u64(&header, h::CHUNKS).unwrap_or(0);
+        self.discover(claimed)?;
+        let mut polled = Polled::default();
+        let mut left = budget;
+        // In chunk order, which is each thread's order.
+        for i in 0..self.open.len() {
+            let index = self.open[i];
+            if left > 0 {
+                let (records, bytes) = self.read_chunk(index, sink)?;
+                polled.records += records;
+                left = left.saturating_sub(bytes);
+            } else if let Some(time) = self.unread(index)? {
+                polled.behind = Some(polled.behind.map_or(time, |b: u64| b.min(time)));
+            }
+        }
+        let cursors = &self.cursors;
+        self.open
+            .retain(|&i| cursors[i].as_ref().is_some_and(|c| !c.done));
+        Ok(polled)
+    }
+
+    /// When chunk `index` has committed records not read yet, the time they cannot precede.
+    fn unread(&self, index: usize) -> Result<Option<u64>, Error> {
+        let Some(c) = self.cursors[index].as_ref() else {
+            return Ok(None);
+        };
+        let mut used = [0u8; 4];
+        self.read_at(&mut used, chunk_offset(index) + chunk::USED as u64)?;
+        Ok((u32::from_le_bytes(used) as usize > c.read).then_some(c.state.time))
+    }
+
+    fn read_header(&mut self, header: &[u8]) -> Result<(), Error> {
+        let u32_at = |off| read_u32(header, off).unwrap_or(0);
+        let u64_at = |off| read_u64(header, off).unwrap_or(0);
+        let r = &mut self.recording;
+        r.pid = u32_at(h::PID);
+        r.flags = u32_at(h::FLAGS);
+        r.start_tsc = u64_at(h::START_TSC);
+        r.start_mono_ns = u64_at(h::START_MONO_NS);
+        r.end_tsc = u64_at(h::END_TSC);
+        r.end_mono_ns = u64_at(h::END_MONO_NS);
+        r.exit_code = (r.flags & h::flags::EXIT_KNOWN != 0).then(|| u32_at(h::EXIT_CODE) as i32);
+        r.signal = (r.flags & h::flags::KILLED != 0).then(|| u32_at(h::EXIT_SIGNAL) as i32);
+        if r.command.is_empty() {
+            let mut line = vec![0u8; h::CMDLINE_MAX];
+            let n = self.read_at(&mut line, h::CMDLINE as u64)?;
+            let len = (u32_at(h::CMDLINE_LEN) as usize).min(n);
+            self.recording.command = line[..len]
+                .split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// Looks at chunks claimed since the last poll. A chunk whose header is not written yet
+    /// stops the search until the next poll.
+    fn discover(&mut self, claimed: u64) -> Result<(), Error> {
+        while (self.cursors.len() as u64) < claimed {
+            let index = self.cursors.len();
+            let mut head = [0u8; CHUNK_HEADER_SIZE];
+            let got = self.read_at(&mut head, chunk_offset(index))?;
+            if got < head.len() || read_u32(&head, chunk::MAGIC) != Some(CHUNK_MAGIC) {
+                return Ok(());
+            }
+            let tid = read_u32(&head, chunk::TID).unwrap_or(0);
+            let pid = read_u32(&head, chunk::PID).unwrap_or(0);
+            if tid == SYMBOLS_TID || tid == MARKS_TID || pid != self.recording.pid {
+                self.cursors.push(None);
+                continue;
+            }
+            let seq = read_u32(&head, chunk::SEQ).unwrap_or(0);
+            for &j in &self.open {
+                if let Some(c) = self.cursors[j].as_mut() {
+                    if c.tid == tid && c.seq < seq {
+                        c.superseded = true;
+                    }
+                }
+            }
+            let base = read_u64(&head, chunk::BASE_TIME).unwrap_or(0);
+            self.cursors.push(Some(Cursor {
+                tid,
+                seq,
+                read: 0,
+                state: ChunkState::new(base),
+                superseded: false,
+                done: false,
+            }));
+            self.open.push(index);
+        }
+        Ok(())
+    }
+
+    /// Reads chunk `index`'s new records; returns how many, and their bytes.
+    fn read_chunk(
+        &mut self,
+        index: usize,
+        sink: &mut impl FnMut(ThreadId, &Record<'_>),
+    ) -> Result<(u64, usize), Error> {
+        let start = chunk_offset(index);
+        let mut used = [0u8; 4];
+        self.read_at(&mut used, start + chunk::USED as u64)?;
+        let Some(c) = self.cursors[index].as_mut() else {
+            return Ok((0, 0));
+        };
+        let last = c.superseded;
+        let used = (u32::from_le_bytes(used) as usize).min(CHUNK_SIZE - CHUNK_HEADER_SIZE);
+        if used <= c.read {
+            c.done |= last;
+            return Ok((0, 0));
+        }
+        let (from, len) = (c.read, used - c.read);
+        self.buf.resize(len, 0);
+        let off = start + (CHUNK_HEADER_SIZE + from) as u64;
+        let got = self.read_into_buf(off).map_err(|error| Error::Io {
+            path: self.path.clone(),
+            error,
+        })?;
+        let c = self.cursors[index].as_mut().expect("checked above");
+        let tid = ThreadId(c.tid);
+        let mut pos = 0;
+        let mut records = 0;
+        while pos < got {
+            match decode(&self.buf[pos..got], &mut c.state) {
+                Ok(Some((rec, n))) => {
+                    sink(tid, &rec);
+                    pos += n;
+                    records += 1;
+                }
+                // The file is shorter than the committed length says: read the rest later.
+                Err(DecodeError::Incomplete) if got < len => break,
+                // A committed length always ends on a record: anything else is corruption.
+                Ok(None) | Err(_) => {
+                    self.corrupt_chunks += 1;
+                    c.done = true;
+                    return Ok((records, pos));
+                }
+            }
+        }
+        c.read = from + pos;
+        c.done |= last && got == len;
+        Ok((records, pos))
+    }
+
+    fn read_at(&self, buf: &mut [u8], off: u64) -> Result<usize, Error> {
+        let Some(file) = &self.file else {
+            return Ok(0);
+        };
+        read_full(file, buf, off).map_err(|error| Error::Io {
+            path: self.path.clone(),
+            error,
+        })
+    }
+
+    fn read_into_buf(&mut self, off: u64) -> std::io::Result<usize> {
+        match &self.file {
+            Some(file) => read_full(file, &mut self.buf, off),
+            None => Ok(0),
+        }
+    }
+}
+
+/// The file at `path`, or `None` while it does not exist.
+fn open_file(path: &Path) -> Result<Option<File>, Error> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(Error::Io {
+            path: path.to_path_buf(),
+            error,
+        }),
+    }
+}
+
+fn chunk_offset(index: usize) -> u64 {
+    HEADER_SIZE as u64 + index as u64 * CHUNK_SIZE as u64
+}
+
+/// Reads as much of `buf` as the file has at `off`.
+fn read_full(file: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], off + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
