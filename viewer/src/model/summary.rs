@@ -1,6 +1,6 @@
 //! The summary view's lines: the whole capture's figures, then those of the selected range.
 
-use memprof_capture::{Figures, Summary};
+use memprof_capture::{Figures, Summary, ThreadFigures};
 
 use super::units;
 
@@ -91,6 +91,30 @@ pub fn lines(program: &str, summary: &Summary, range: Option<((u64, u64), &Figur
     v
 }
 
+/// A section for each thread's share of the range shown (the whole capture, or the
+/// selection): its allocations, bytes, what it still held at the end, and how many of its
+/// blocks other threads freed.
+pub fn thread_lines(threads: &[ThreadFigures]) -> Vec<Line> {
+    let mut v = vec![Line::Heading("Threads".into())];
+    for t in threads {
+        let f = &t.figures;
+        let mut text = format!(
+            "{} allocations, {}, {} live at the end",
+            units::count(f.allocations),
+            units::bytes(f.bytes),
+            units::bytes(f.leaked_bytes)
+        );
+        if t.freed_by_other_threads > 0 {
+            text += &format!(
+                ", {} freed by other threads",
+                units::count(t.freed_by_other_threads)
+            );
+        }
+        v.push(figure(&format!("Thread {}", t.thread.0), text));
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +141,31 @@ mod tests {
         assert_eq!(
             ranged[whole.len()],
             Line::Heading("Selected range 0 ns – 2.0 ms".into())
+        );
+    }
+
+    #[test]
+    fn each_thread_has_a_line() {
+        let t = ThreadFigures {
+            thread: memprof_capture::ThreadId(42),
+            figures: Figures {
+                allocations: 1000,
+                bytes: 64_000,
+                leaked_bytes: 64,
+                ..Figures::default()
+            },
+            freed_by_other_threads: 3,
+        };
+        assert_eq!(
+            thread_lines(&[t]),
+            [
+                Line::Heading("Threads".into()),
+                figure(
+                    "Thread 42",
+                    "1,000 allocations, 64.0 kB, 64 B live at the end, 3 freed by other threads"
+                        .into()
+                )
+            ]
         );
     }
 }

@@ -255,11 +255,13 @@ impl Viewer {
         let metric = self.current_metric();
         let diff = st.diff.as_deref().filter(|_| st.compare);
         let root = report.top_down.node(memprof_capture::CallTree::ROOT).total;
-        self.summary.show(&summary::lines(
+        let mut lines = summary::lines(
             &document.program(),
             &report.analysis.summary,
             st.selection.map(|r| (r, &root)),
-        ));
+        );
+        lines.extend(summary::thread_lines(&report.analysis.threads));
+        self.summary.show(&lines);
         let (rows, column, total) =
             content::callgraph_rows(document, report, diff, shape, metric, st.focus.as_deref());
         self.callgraph.set_compare(diff.is_some());

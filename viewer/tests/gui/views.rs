@@ -27,6 +27,17 @@ fn the_views_show_what_the_report_says() {
     );
     assert_eq!(summary.leaked_bytes, want["leaked_bytes"].as_u64().unwrap());
     drop(st);
+    // The summary has a line for the thread, with its figures.
+    let tid = json["threads"][0]["thread"].as_u64().unwrap();
+    let texts = v.summary.texts();
+    let i = texts
+        .iter()
+        .position(|t| *t == format!("Thread {tid}"))
+        .unwrap();
+    assert_eq!(
+        texts[i + 1],
+        "170 allocations, 200.2 kB, 100.0 kB live at the end"
+    );
     // Top-down, by bytes, largest first: every row as the report's tree has it.
     let n = tree_matches(&v, &json["tree"], Column::Bytes, true);
     assert!(n >= 6, "{n} rows");
