@@ -77,7 +77,7 @@ pub fn lines(program: &str, summary: &Summary, range: Option<((u64, u64), &Figur
         )));
         v.push(figure("Allocations", units::count(f.allocations)));
         v.push(figure("Bytes allocated", units::bytes(f.bytes)));
-        v.push(figure("Peak heap in it, held", units::bytes(f.peak_bytes)));
+        v.push(figure("Heap at its peak", units::bytes(f.peak_bytes)));
         v.push(figure(
             "Still live at its end",
             format!(
