@@ -77,7 +77,8 @@ pub fn lines(program: &str, summary: &Summary, range: Option<((u64, u64), &Figur
         )));
         v.push(figure("Allocations", units::count(f.allocations)));
         v.push(figure("Bytes allocated", units::bytes(f.bytes)));
-        v.push(figure("Heap at its peak", units::bytes(f.peak_bytes)));
+        // By its own allocations: those made before it are not the range's.
+        v.push(figure("Held at its peak", units::bytes(f.peak_bytes)));
         v.push(figure(
             "Still live at its end",
             format!(
