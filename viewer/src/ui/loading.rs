@@ -282,6 +282,8 @@ impl Viewer {
             Outcome::Failed(message) => {
                 self.error.set_text(&message);
                 self.error.set_visible(true);
+                // What is shown, if anything, stays; the status says so again below.
+                self.show_message("Open a capture (Ctrl+O), or drop one here");
             }
         }
         self.refresh();

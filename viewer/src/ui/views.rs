@@ -103,7 +103,7 @@ pub fn build() -> Parts {
     error.set_margin_top(6);
     error.set_margin_bottom(6);
     error.set_visible(false);
-    let status = gtk::Label::new(Some("Open a capture (or drop one here)"));
+    let status = gtk::Label::new(Some("Open a capture (Ctrl+O), or drop one here"));
     status.set_xalign(0.0);
     status.add_css_class("dim-label");
     status.set_margin_start(12);
