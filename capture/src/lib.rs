@@ -35,6 +35,7 @@ mod tables;
 mod tree;
 pub mod units;
 
+pub use addr_map::AddrMap;
 pub use capture::{Capture, Ending};
 pub use error::Error;
 pub use events::{DecodeProblem, Event, EventKind, Events};
