@@ -2,8 +2,8 @@
 //! keys and values share a slot, so that a lookup costs one cache line, and whose slots can be
 //! prefetched ahead of the lookups.
 
-/// A map from non-zero block address to `V`.
-pub(crate) struct AddrMap<V: Copy + Default> {
+/// A map from non-zero block address to `V`, for replaying allocations and frees.
+pub struct AddrMap<V: Copy + Default> {
     /// `(address, value)`; address 0 marks a free slot.
     slots: Vec<(u64, V)>,
     len: usize,

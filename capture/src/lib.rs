@@ -39,6 +39,7 @@ mod tree;
 pub mod units;
 
 pub use activity::ThreadActivity;
+pub use addr_map::AddrMap;
 pub use capture::{Capture, Ending};
 pub use diff::{DiffRow, HeapDiff};
 pub use error::Error;

@@ -30,10 +30,15 @@ const HOLDBACK_NS: u64 = 20_000_000;
 /// fell behind holds in memory at once.
 pub const POLL_BUDGET: usize = 4 << 20;
 
+/// How many events ahead of its application a block's slot is prefetched.
+const PREFETCH_AHEAD: usize = 8;
+
 /// Aggregates a capture being written.
 pub struct Collector {
     tail: Tail,
     streams: Streams,
+    /// Events released for applying, reused between polls.
+    ready: Vec<(ThreadId, Event)>,
     heap: LiveHeap,
     names: Names,
     seen_threads: Vec<ThreadId>,
@@ -56,6 +61,7 @@ impl Collector {
         Ok(Collector {
             tail: Tail::open(path)?,
             streams: Streams::default(),
+            ready: Vec::new(),
             heap: LiveHeap::default(),
             names: Names::default(),
             seen_threads: Vec::new(),
@@ -97,9 +103,17 @@ impl Collector {
         if let Some(unread) = polled.behind {
             watermark = watermark.min(unread.saturating_sub(1));
         }
-        let heap = &mut self.heap;
-        self.streams
-            .release(watermark, &mut |thread, e| heap.apply(thread, e));
+        self.streams.release(watermark, &mut self.ready);
+        // Frees come in an order unrelated to addresses: load each block's slot a few events
+        // ahead of its lookup.
+        for i in 0..self.ready.len() {
+            if let Some((_, ahead)) = self.ready.get(i + PREFETCH_AHEAD) {
+                self.heap.prefetch(ahead);
+            }
+            let (thread, event) = self.ready[i];
+            self.heap.apply(thread, event);
+        }
+        self.ready.clear();
         let horizon = self.ns_to_ticks(1_000_000_000);
         if self.heap.time > horizon {
             self.heap.expire_pending(self.heap.time - horizon);

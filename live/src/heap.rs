@@ -2,12 +2,12 @@
 
 use rustc_hash::FxHashMap;
 
-use memprof_capture::ThreadId;
+use memprof_capture::{AddrMap, ThreadId};
 
 use crate::order::{Change, Event};
 
 /// Index of a site: one call stack in one thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct SiteId(u32);
 
 /// Where allocations came from: a stack node (see `memprof_capture::NodeId`) in a thread.
@@ -26,7 +26,7 @@ pub(crate) struct SiteFigures {
     pub bytes: u64,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Block {
     size: u64,
     site: SiteId,
@@ -35,7 +35,7 @@ struct Block {
 /// The heap as far as the events applied so far built it.
 #[derive(Default)]
 pub(crate) struct LiveHeap {
-    blocks: FxHashMap<u64, Block>,
+    blocks: AddrMap<Block>,
     sites: Vec<(Site, SiteFigures)>,
     site_ids: FxHashMap<Site, SiteId>,
     /// Frees of addresses not live, with their times: the allocation they release may still
@@ -57,6 +57,8 @@ impl LiveHeap {
     pub fn apply(&mut self, thread: ThreadId, event: Event) {
         self.time = self.time.max(event.time);
         match event.change {
+            // Not a block (only a corrupt record says so).
+            Change::Alloc { addr: 0, .. } | Change::Free { addr: 0 } => {}
             Change::Alloc { addr, size, stack } => {
                 self.alloc(event.time, thread, addr, size, stack)
             }
@@ -88,7 +90,7 @@ impl LiveHeap {
     }
 
     fn free(&mut self, time: u64, addr: u64) {
-        match self.blocks.remove(&addr) {
+        match self.blocks.remove(addr) {
             Some(block) => {
                 self.release(block);
                 self.frees += 1;
@@ -96,6 +98,13 @@ impl LiveHeap {
             None => {
                 self.pending.insert(addr, time);
             }
+        }
+    }
+
+    /// Starts loading what applying `event` will look up.
+    pub fn prefetch(&self, event: &Event) {
+        match event.change {
+            Change::Alloc { addr, .. } | Change::Free { addr } => self.blocks.prefetch(addr),
         }
     }
 

@@ -42,16 +42,14 @@ impl Streams {
         self.queue.len()
     }
 
-    /// Passes every held event stamped at or before `watermark` to `apply`, oldest first.
-    pub fn release(&mut self, watermark: u64, apply: &mut impl FnMut(ThreadId, Event)) {
+    /// Moves every held event stamped at or before `watermark` to `ready`, oldest first.
+    pub fn release(&mut self, watermark: u64, ready: &mut Vec<(ThreadId, Event)>) {
         // The queue is a few sorted runs (one per thread and poll), which a stable sort
         // merges in about linear time; stability keeps a thread's events of one tick (a
         // realloc's free and allocation) in their order.
         self.queue.sort_by_key(|(_, e)| e.time);
-        let ready = self.queue.partition_point(|(_, e)| e.time <= watermark);
-        for (thread, e) in self.queue.drain(..ready) {
-            apply(thread, e);
-        }
+        let n = self.queue.partition_point(|(_, e)| e.time <= watermark);
+        ready.extend(self.queue.drain(..n));
     }
 }
 
@@ -75,14 +73,20 @@ mod tests {
         for t in [2, 3, 6, 8] {
             s.push(ThreadId(2), free(t, t));
         }
+        let times = |out: &[(ThreadId, Event)]| -> Vec<(u32, u64)> {
+            out.iter().map(|(th, e)| (th.0, e.time)).collect()
+        };
         let mut out = Vec::new();
-        s.release(6, &mut |th, e| out.push((th.0, e.time)));
-        assert_eq!(out, [(1, 1), (2, 2), (2, 3), (1, 4), (1, 5), (2, 6)]);
+        s.release(6, &mut out);
+        assert_eq!(
+            times(&out),
+            [(1, 1), (2, 2), (2, 3), (1, 4), (1, 5), (2, 6)]
+        );
         assert_eq!(s.held(), 2);
         assert_eq!(s.newest, 9);
         out.clear();
-        s.release(u64::MAX, &mut |th, e| out.push((th.0, e.time)));
-        assert_eq!(out, [(2, 8), (1, 9)]);
+        s.release(u64::MAX, &mut out);
+        assert_eq!(times(&out), [(2, 8), (1, 9)]);
         assert_eq!(s.held(), 0);
     }
 }
