@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(name = "memprof", version, about = "Heap profiler for Linux", long_about = None)]
 #[command(
-    after_help = "`memprof PROGRAM [ARGS...]` is `memprof run PROGRAM [ARGS...]`;\n`memprof CAPTURE` is `memprof report CAPTURE`."
+    after_help = "`memprof PROGRAM [ARGS...]` is `memprof run PROGRAM [ARGS...]`;\n`memprof CAPTURE` is `memprof view CAPTURE` on a terminal with a display and the viewer installed,\nelse `memprof report CAPTURE`."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -35,8 +35,8 @@ pub enum Command {
 
 #[derive(clap::Args, Debug)]
 pub struct ViewArgs {
-    /// The capture to show.
-    pub capture: PathBuf,
+    /// The capture to show (leave out to choose one in the viewer).
+    pub capture: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -246,10 +246,12 @@ pub fn parse(mut args: Vec<OsString>) -> Cli {
             "run", "report", "export", "diff", "mark", "top", "view", "help",
         ];
         if !first.starts_with('-') && !known.contains(&first) {
-            let sub = if crate::cmd::is_capture(std::path::Path::new(first)) {
-                "report"
-            } else {
+            let sub = if !crate::cmd::is_capture(std::path::Path::new(first)) {
                 "run"
+            } else if args.len() == 2 && crate::cmd::viewer_wanted() {
+                "view"
+            } else {
+                "report"
             };
             args.insert(1, sub.into());
         }

@@ -52,6 +52,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+pub use view::wanted as viewer_wanted;
+
 /// True when `path` is a file that starts with the capture magic.
 pub fn is_capture(path: &Path) -> bool {
     use std::io::Read;
