@@ -42,7 +42,7 @@ pub fn view(args: ViewArgs) -> anyhow::Result<ExitCode> {
     fail(
         2,
         format!(
-            "cannot start {}: {error} (is the viewer installed?)",
+            "cannot start {}: {error} (build it with `cargo build --release -p memprof-viewer`, or install memprof with meson)",
             viewer.display()
         ),
     )
