@@ -6,7 +6,7 @@ use std::path::Path;
 use rustc_hash::FxHashSet;
 
 use memprof_capture::ThreadId;
-use memprof_format::{Record, TIME_SHIFT};
+use memprof_format::{Record, MARKS_TID, TIME_SHIFT};
 
 use crate::heap::LiveHeap;
 use crate::names::Names;
@@ -43,6 +43,8 @@ pub struct Collector {
     names: Names,
     seen_threads: Vec<ThreadId>,
     running_threads: FxHashSet<ThreadId>,
+    /// Labelled moments (record time, label), as read.
+    markers: Vec<(u64, String)>,
     clock: Box<dyn FnMut() -> ClockReading + Send>,
     rates: Rates,
     table_rates: Rates,
@@ -66,6 +68,7 @@ impl Collector {
             names: Names::default(),
             seen_threads: Vec::new(),
             running_threads: FxHashSet::default(),
+            markers: Vec::new(),
             clock,
             rates: Rates::default(),
             table_rates: Rates::default(),
@@ -85,11 +88,20 @@ impl Collector {
             names,
             seen_threads,
             running_threads,
+            markers,
             budget,
             ..
         } = self;
         let polled = tail.poll(*budget, &mut |thread, rec| {
-            take(rec, thread, streams, names, seen_threads, running_threads)
+            take(
+                rec,
+                thread,
+                streams,
+                names,
+                seen_threads,
+                running_threads,
+                markers,
+            )
         })?;
         // The header read before the records said the program had ended: once everything
         // committed has been read, nothing can follow.
@@ -175,7 +187,15 @@ impl Collector {
         } else {
             0
         };
+        let last_marker = self
+            .markers
+            .iter()
+            .filter(|m| m.0 <= self.heap.time)
+            .max_by_key(|m| m.0)
+            .cloned();
+        let last_marker = last_marker.map(|(time, label)| (label, self.ticks_to_ns(time)));
         Snapshot {
+            last_marker,
             command: r.command,
             pid: r.pid,
             state,
@@ -231,7 +251,15 @@ fn take(
     names: &mut Names,
     seen: &mut Vec<ThreadId>,
     running: &mut FxHashSet<ThreadId>,
+    markers: &mut Vec<(u64, String)>,
 ) {
+    if let Record::Marker { time, label } = *rec {
+        markers.push((time, String::from_utf8_lossy(label).into_owned()));
+        return;
+    }
+    if thread.0 == MARKS_TID {
+        return;
+    }
     if seen.last() != Some(&thread) && !seen.contains(&thread) {
         seen.push(thread);
         running.insert(thread);

@@ -66,6 +66,9 @@ pub struct Snapshot {
     pub functions: Vec<FunctionRow>,
     /// Chunks of the capture that could not be decoded: their records are missing here.
     pub corrupt_chunks: u64,
+    /// The latest marker up to the moment shown (`memprof_mark()` in the program, or `memprof
+    /// mark`), with its time in nanoseconds since the start.
+    pub last_marker: Option<(String, u64)>,
 }
 
 /// Past allocation counts, to tell rates from.

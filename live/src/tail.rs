@@ -204,7 +204,7 @@ impl Tail {
             }
             let tid = read_u32(&head, chunk::TID).unwrap_or(0);
             let pid = read_u32(&head, chunk::PID).unwrap_or(0);
-            if tid == SYMBOLS_TID || tid == MARKS_TID || pid != self.recording.pid {
+            if tid == SYMBOLS_TID || pid != self.recording.pid {
                 self.cursors.push(None);
                 continue;
             }
@@ -222,7 +222,8 @@ impl Tail {
                 seq,
                 read: 0,
                 state: ChunkState::new(base),
-                superseded: false,
+                // `memprof mark` writes its chunk whole before the magic: one read finishes it.
+                superseded: tid == MARKS_TID,
                 done: false,
             }));
             self.open.push(index);

@@ -142,6 +142,12 @@ fn header(s: &Snapshot, app: &App) -> Vec<Line<'static>> {
             age.as_secs_f64()
         )));
     }
+    if let Some((label, ns)) = &s.last_marker {
+        status.push(Span::raw(format!(
+            "  marker {label:?} at {}",
+            units::duration(*ns)
+        )));
+    }
     if s.corrupt_chunks > 0 {
         status.push(Span::raw(format!("  {} unreadable chunks", s.corrupt_chunks)).bold());
     }

@@ -44,6 +44,7 @@ fn snapshot() -> Snapshot {
             row("log_line", 200_000, 200_000, 69_800, 1_490.0),
         ],
         corrupt_chunks: 0,
+        last_marker: None,
     }
 }
 
@@ -309,4 +310,16 @@ fn a_program_that_never_recorded_is_said_so() {
         "The program ended without recording anything: it did not load memprof's preload library (setuid, or"
     );
     assert_eq!(lines[1], "it cleared LD_PRELOAD?). q quits.");
+}
+
+#[test]
+fn the_latest_marker_is_in_the_status_line() {
+    let mut s = snapshot();
+    s.last_marker = Some(("serve".into(), 2_500_000_000));
+    let mut app = App::default();
+    app.show(s);
+    assert_eq!(
+        screen(&app, 100, 20)[3],
+        "sorted by own live  all threads  marker \"serve\" at 2.500s"
+    );
 }

@@ -390,3 +390,18 @@ fn a_corrupt_chunk_is_counted_and_left() {
     let snap = follow_to_end(&r.capture).snapshot(None);
     assert_eq!(snap.corrupt_chunks, 1);
 }
+
+#[test]
+fn the_latest_marker_is_shown_with_its_time() {
+    let s = Scratch::new("live-markers");
+    let include = concat!(env!("CARGO_MANIFEST_DIR"), "/../include");
+    let prog = s.c("phases.c", &["-I", include]);
+    let r = s.record("phases", &["-q"], &prog, &[]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let snap = follow_to_end(&r.capture).snapshot(None);
+    let (label, ns) = snap.last_marker.expect("a marker");
+    assert_eq!(label, "phase 3");
+    assert!(ns <= snap.time_ns, "{ns} > {}", snap.time_ns);
+    // Markers are not threads.
+    assert_eq!(snap.thread_ids.len(), 1);
+}

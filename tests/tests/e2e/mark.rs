@@ -55,6 +55,15 @@ fn a_marker_set_from_outside_splits_the_phases() {
         .find(|s| s["frames"][0]["function"] == "first")
         .expect("first's stack before the marker");
     assert_eq!(first["allocations"], 100);
+
+    // The live view reads markers set from outside too.
+    let mut live = memprof_live::Collector::open(&capture, Box::new(Default::default)).unwrap();
+    while !live.finished() {
+        live.poll().unwrap();
+    }
+    let snap = live.snapshot(None);
+    assert_eq!(snap.last_marker.map(|m| m.0).as_deref(), Some("second phase"));
+    assert_eq!(snap.thread_ids.len(), 1);
 }
 
 #[test]
