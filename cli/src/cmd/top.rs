@@ -25,7 +25,11 @@ pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
     // The program's output would tear the display or mix with the table: it goes to a
     // file, named after the capture once the pid is known.
     let cwd = std::env::current_dir()?;
-    let pending = cwd.join(format!(".memprof-top-{}.out", std::process::id()));
+    let dir = match args.run.output.as_deref().and_then(|o| o.parent()) {
+        Some(parent) => cwd.join(parent),
+        None => cwd,
+    };
+    let pending = dir.join(format!(".memprof-top-{}.out", std::process::id()));
     let out = match std::fs::File::create(&pending) {
         Ok(f) => f,
         Err(e) => return fail(2, format!("cannot write {}: {e}", pending.display())),

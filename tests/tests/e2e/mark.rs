@@ -62,7 +62,10 @@ fn a_marker_set_from_outside_splits_the_phases() {
         live.poll().unwrap();
     }
     let snap = live.snapshot(None);
-    assert_eq!(snap.last_marker.map(|m| m.0).as_deref(), Some("second phase"));
+    assert_eq!(
+        snap.last_marker.map(|m| m.0).as_deref(),
+        Some("second phase")
+    );
     assert_eq!(snap.thread_ids.len(), 1);
 }
 
