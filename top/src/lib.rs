@@ -45,6 +45,10 @@ pub struct Host {
     pub stop_program: fn(bool),
     /// Whether the program has ended (whether or not it wrote its capture).
     pub program_ended: fn() -> bool,
+    /// Waits at most the given time for input on the terminal: true when there is some, an
+    /// error when the terminal hung up. (crossterm alone spins forever on a terminal that
+    /// hung up, so it is asked only after this.)
+    pub wait_for_input: fn(Duration) -> std::io::Result<bool>,
 }
 
 /// Shows the heap of the program recording into `capture` on the terminal until the user
@@ -54,7 +58,9 @@ pub fn run(capture: &Path, host: Host) -> Result<(), Error> {
     let collector = display::spawn_collector(capture.to_path_buf(), host, shared.clone())?;
     let mut terminal = ratatui::init();
     let mut next_event = |wait: Duration| -> std::io::Result<Option<event::Event>> {
-        if event::poll(wait)? {
+        (host.wait_for_input)(wait)?;
+        // Also what crossterm parsed earlier, and a resize it learned of by signal.
+        if event::poll(Duration::ZERO)? {
             event::read().map(Some)
         } else {
             Ok(None)

@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use memprof_capture::Summary;
 use memprof_format::header as h;
@@ -365,7 +365,18 @@ pub fn signal_child(sig: libc::c_int) {
 /// The running child, for the signal handler.
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
+/// Set when the terminal hung up (SIGHUP), for a display to end.
+static HUNG_UP: AtomicBool = AtomicBool::new(false);
+
+/// True once memprof got SIGHUP while the program ran.
+pub fn hung_up() -> bool {
+    HUNG_UP.load(Ordering::Relaxed)
+}
+
 extern "C" fn forward(sig: libc::c_int) {
+    if sig == libc::SIGHUP {
+        HUNG_UP.store(true, Ordering::Relaxed);
+    }
     let pid = CHILD.load(Ordering::Relaxed);
     if pid > 0 {
         // SAFETY: kill is async-signal-safe.

@@ -111,7 +111,36 @@ const HOST: Host = Host {
     stand_back: idle_priority,
     stop_program: |force| run::signal_child(if force { libc::SIGKILL } else { libc::SIGTERM }),
     program_ended: || PROGRAM_ENDED.load(Ordering::Relaxed),
+    wait_for_input,
 };
+
+/// Waits at most `timeout` for input on standard input (the terminal): true when there is
+/// some; an error once the terminal hung up.
+fn wait_for_input(timeout: Duration) -> std::io::Result<bool> {
+    let gone = || std::io::Error::other("the terminal hung up");
+    if run::hung_up() {
+        return Err(gone());
+    }
+    let mut fd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: `fd` is one valid pollfd, and the count says one.
+    if unsafe { libc::poll(&mut fd, 1, ms) } < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.kind() == std::io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    if fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        return Err(gone());
+    }
+    Ok(fd.revents & libc::POLLIN != 0)
+}
 
 /// Set by the thread that waits for the program.
 static PROGRAM_ENDED: AtomicBool = AtomicBool::new(false);

@@ -405,3 +405,53 @@ fn the_latest_marker_is_shown_with_its_time() {
     // Markers are not threads.
     assert_eq!(snap.thread_ids.len(), 1);
 }
+
+/// The terminal going away (SIGHUP, as when ssh or tmux closes it) ends the display instead
+/// of leaving memprof spinning on a dead terminal.
+#[test]
+fn memprof_top_ends_when_its_terminal_hangs_up() {
+    let s = Scratch::new("live-hangup");
+    let prog = s.c("grows.c", &[]);
+    let capture = s.path("grows.mprof");
+    let command = format!(
+        "stty rows 30 cols 110; exec {} top -o {} -- {} 100000",
+        memprof().display(),
+        capture.display(),
+        prog.display()
+    );
+    let mut script = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script (util-linux)");
+    let mut stdout = script.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("OWN") {
+        let n = std::io::Read::read(&mut stdout, &mut buf).expect("the display");
+        assert!(n > 0, "the display never came");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // The pseudo-terminal's other end closes: a hangup for everything on it.
+    script.kill().unwrap();
+    script.wait().unwrap();
+    let needle = capture.to_string_lossy().into_owned();
+    let running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains(&needle) && c.contains("top")
+            })
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running() {
+        assert!(
+            Instant::now() < deadline,
+            "memprof top outlived its terminal"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
