@@ -178,7 +178,7 @@ fn claim(fd: i32, pid: u32, forked_from: u32) -> bool {
         sys::close(fd);
         return false;
     }
-    let map = sys::map_shared(fd, 0, HEADER_SIZE);
+    let map = sys::map_shared(fd, 0, HEADER_SIZE, true);
     if map.is_null() {
         sys::close(fd);
         return false;

@@ -12,7 +12,7 @@ use alloc::boxed::Box;
 
 use memprof_format::{AllocKind, Record, StackRef};
 
-use crate::stash::{self, StackCache};
+use crate::stash::{self, NodeCache, StackCache};
 use crate::threads::{self, Slot};
 use crate::unwind::Unwinder;
 use crate::writer::Writer;
@@ -25,6 +25,7 @@ pub struct ThreadState {
     unwinder: Unwinder,
     frames: Box<[u64]>,
     cache: Box<StackCache>,
+    nodes: Box<NodeCache>,
     seen_misses: u64,
     seen_generation: u64,
     /// Stacks captured since the module list was last compared with the loader's.
@@ -135,15 +136,10 @@ pub fn thread_exit() {
 impl ThreadState {
     fn create(slot: &'static Slot) -> *mut ThreadState {
         let depth = global::MAX_DEPTH.load(Ordering::Relaxed).max(1);
-        let cache: Box<StackCache> = {
-            let layout = alloc::alloc::Layout::new::<StackCache>();
-            // SAFETY: the layout is non-zero-sized; zeroed memory is a valid empty cache.
-            let p = unsafe { alloc::alloc::alloc_zeroed(layout) } as *mut StackCache;
-            if p.is_null() {
-                return core::ptr::null_mut();
-            }
-            // SAFETY: `p` was just allocated with the global allocator and this layout.
-            unsafe { Box::from_raw(p) }
+        // SAFETY: all zeroes is an empty cache for both.
+        let caches = unsafe { (zeroed::<StackCache>(), zeroed::<NodeCache>()) };
+        let (Some(cache), Some(nodes)) = caches else {
+            return core::ptr::null_mut();
         };
         let mut st = Box::new(ThreadState {
             slot,
@@ -151,6 +147,7 @@ impl ThreadState {
             unwinder: Unwinder::new(),
             frames: alloc::vec![0u64; depth].into_boxed_slice(),
             cache,
+            nodes,
             seen_misses: 0,
             since_refresh: 0,
             seen_generation: global::MODULE_GENERATION.load(Ordering::Relaxed),
@@ -176,34 +173,68 @@ impl ThreadState {
     pub fn reset_for_child(&mut self) {
         self.writer.forget(sys::gettid());
         self.cache.clear();
+        self.nodes.clear();
+        self.unwinder.forget_ids();
         self.writer.write(&Record::ThreadStart { time: sys::now() });
     }
 
     /// Captures and interns the caller's stack.
     #[inline(always)]
     pub fn stack(&mut self) -> StackRef {
-        let (n, truncated) = self
+        let c = self
             .unwinder
             .capture(global::unwind_mode(), &mut self.frames);
         let misses = self.unwinder.misses();
         self.since_refresh += 1;
         if misses != self.seen_misses || self.since_refresh >= REFRESH_EVERY {
+            // Before any new stack node is written: readers then know the modules its
+            // addresses lie in.
             self.seen_misses = misses;
             self.since_refresh = 0;
             modules::refresh(&mut self.writer);
         }
+        let writer = &mut self.writer;
+        let mut on_new = |id, parent, ip| writer.write(&Record::StackNode { id, parent, ip });
+        let mut stack = None;
+        if c.logged {
+            let nodes = &mut self.nodes;
+            let named = self
+                .unwinder
+                .name(&mut |parent, ip| nodes.node(parent, ip, &mut on_new));
+            stack = named.map(|node| StackRef {
+                node,
+                truncated: false,
+            });
+            if stack.is_none() {
+                self.unwinder.fill(&mut self.frames);
+            }
+        }
+        let stack = stack.unwrap_or_else(|| {
+            let frames = &self.frames[..c.frames.min(self.frames.len())];
+            stash::intern(&mut self.cache, frames, c.truncated, &mut on_new)
+        });
         let generation = global::MODULE_GENERATION.load(Ordering::Relaxed);
         if generation != self.seen_generation {
             self.seen_generation = generation;
             self.unwinder.flush();
             self.cache.clear();
         }
-        let writer = &mut self.writer;
-        let frames = &self.frames[..n.min(self.frames.len())];
-        stash::intern(&mut self.cache, frames, truncated, &mut |id, parent, ip| {
-            writer.write(&Record::StackNode { id, parent, ip })
-        })
+        stack
     }
+}
+
+/// A zero-filled box of `T` (a large cache, never built on the stack); `None` when memory is
+/// exhausted.
+///
+/// # Safety
+/// All zeroes must be a valid `T`, and `T` must not be zero-sized.
+unsafe fn zeroed<T>() -> Option<Box<T>> {
+    let layout = alloc::alloc::Layout::new::<T>();
+    // SAFETY: the caller guarantees a non-zero size.
+    let p = unsafe { alloc::alloc::alloc_zeroed(layout) } as *mut T;
+    // SAFETY: `p` was just allocated with the global allocator and this layout, and the
+    // caller guarantees zeroed memory is a valid `T`.
+    (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
 }
 
 /// Records an allocating call: `call` obtains the block (NULL on failure).

@@ -2,8 +2,9 @@
 //! `(parent node, return address)` pairs, and records refer to its innermost node.
 //!
 //! Two levels keep the allocation path fast and lock-free:
-//! - a per-thread, direct-mapped cache from a hash of the whole stack to its node, hit by
-//!   almost every allocation of a program whose stacks repeat;
+//! - per-thread, direct-mapped caches: from a trie node and a return address to the child
+//!   node (the unwinder names the frames of a stack that are new since the last one with
+//!   it), and from a hash of a whole stack to its node (for stacks walked in full);
 //! - on a miss, a process-wide insert-only hash table of trie nodes, probed and filled with
 //!   atomics. When a table is 3/4 full a table twice its size is chained after it; lookups
 //!   search every table, inserts go to the newest. Two threads racing to insert the same node
@@ -193,6 +194,40 @@ pub struct StackCache {
 impl StackCache {
     pub fn clear(&mut self) {
         self.slots.fill((0, 0));
+    }
+}
+
+/// Slots in a thread's node cache.
+pub const NODE_SLOTS: usize = 4096;
+
+/// A thread's cache from (parent node, return address) to node. Ids and parents above 2^32,
+/// which no real capture reaches, are not cached.
+pub struct NodeCache {
+    /// (return address, parent, node); a zero return address marks an empty slot.
+    slots: [(u64, u32, u32); NODE_SLOTS],
+}
+
+impl NodeCache {
+    pub fn clear(&mut self) {
+        self.slots.fill((0, 0, 0));
+    }
+
+    /// The node for `ip` called under `parent`, created if new (see [`intern`] for
+    /// `on_new`); 0 when memory is exhausted.
+    #[inline(always)]
+    pub fn node(&mut self, parent: u64, ip: u64, on_new: &mut impl FnMut(u64, u64, u64)) -> u64 {
+        let h = hash_node(parent, ip);
+        let slot = &mut self.slots[(h >> 20) % NODE_SLOTS];
+        if slot.0 == ip && u64::from(slot.1) == parent {
+            return slot.2.into();
+        }
+        let id = node(parent, ip, &mut |id| on_new(id, parent, ip));
+        if let (Ok(p), Ok(i)) = (u32::try_from(parent), u32::try_from(id)) {
+            if i != 0 {
+                *slot = (ip, p, i);
+            }
+        }
+        id
     }
 }
 

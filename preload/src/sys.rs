@@ -164,24 +164,61 @@ pub fn readlink(path: &[u8], buf: &mut [u8]) -> usize {
 
 /// Maps `len` bytes of `fd` at `off` shared and writable, faulted in at once (one call
 /// instead of a page fault per page); null on failure.
-pub fn map_shared(fd: c_int, off: u64, len: usize) -> *mut u8 {
+pub fn map_shared(fd: c_int, off: u64, len: usize, populate: bool) -> *mut u8 {
     // SAFETY: a fresh mapping chosen by the kernel aliases no Rust object.
     let p = unsafe {
         libc::mmap(
             core::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_POPULATE,
+            libc::MAP_SHARED,
             fd,
             off as libc::off_t,
         )
     };
     if p == libc::MAP_FAILED {
-        core::ptr::null_mut()
-    } else {
-        p as *mut u8
+        return core::ptr::null_mut();
     }
+    if populate {
+        // Fault every page in for writing with one call instead of one fault per page as
+        // records reach it. Kernels before 5.14 refuse the advice; their pages fault in on
+        // first write.
+        // SAFETY: `p..p + len` is the mapping just made.
+        unsafe { libc::madvise(p, len, libc::MADV_POPULATE_WRITE) };
+    }
+    p as *mut u8
 }
+
+/// Writes `pages` pages of zeros at `off` of `fd` (growing it; never shrinking it), so that
+/// they are in the page cache when they are mapped: faulting in a page of a file that is not
+/// there costs a read-ahead, several times dearer than writing it. False on failure.
+pub fn zero_fill(fd: c_int, off: u64, pages: usize) -> bool {
+    static ZEROS: [u8; PAGE] = [0; PAGE];
+    const IOVS: usize = 16;
+    let iov = libc::iovec {
+        iov_base: ZEROS.as_ptr() as *mut c_void,
+        iov_len: PAGE,
+    };
+    let iovs = [iov; IOVS];
+    let (len, mut done) = (pages * PAGE, 0);
+    while done < len {
+        let n = ((len - done) / PAGE).min(IOVS);
+        let at = (off + done as u64) as libc::off_t;
+        // SAFETY: every iovec points to the immutable zero page, which pwritev only reads.
+        let w = unsafe { libc::pwritev(fd, iovs.as_ptr(), n as c_int, at) };
+        if w <= 0 {
+            if w < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return false;
+        }
+        // A short write leaves a page partly written: write it again whole.
+        done += w as usize / PAGE * PAGE;
+    }
+    true
+}
+
+const PAGE: usize = 4096;
 
 /// Anonymous zeroed memory; null on failure.
 pub fn map_anon(len: usize) -> *mut u8 {

@@ -84,12 +84,20 @@ impl Writer {
         };
         let index = chunks.fetch_add(1, Ordering::AcqRel);
         let off = HEADER_SIZE as u64 + index * CHUNK_SIZE as u64;
-        // Grow the file by writing the chunk's last byte: unlike ftruncate this never shrinks
-        // the file under a thread that claimed a later chunk.
-        if !sys::pwrite_all(fd, &[0], off + CHUNK_SIZE as u64 - 1) {
+        // A thread's first chunk stays sparse, so that short threads cost the disk only what
+        // they write; later chunks are written with zeros and mapped ready to write, which
+        // spares a busy thread a page fault (and read-ahead) every 4 KiB. Both grow the file
+        // without ever shrinking it under a thread that claimed a later chunk.
+        let busy = self.seq > 0;
+        let grown = if busy {
+            sys::zero_fill(fd, off, CHUNK_SIZE / 4096)
+        } else {
+            sys::pwrite_all(fd, &[0], off + CHUNK_SIZE as u64 - 1)
+        };
+        if !grown {
             return;
         }
-        let p = sys::map_shared(fd, off, CHUNK_SIZE);
+        let p = sys::map_shared(fd, off, CHUNK_SIZE, busy);
         if p.is_null() {
             return;
         }

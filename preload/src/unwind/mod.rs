@@ -20,7 +20,7 @@ const RECENT: usize = 256;
 use core::arch::asm;
 
 use rules::{Kind, Rule, RuleCache};
-use walk::Walk;
+use walk::{Frame, Head, Log};
 
 /// How to walk the program's frames.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -37,9 +37,9 @@ pub struct Unwinder {
     /// allocations mostly share their outer frames, and this check is cheaper than a probe.
     recent: Box<[(u64, Rule); RECENT]>,
     eval: cfi::Evaluator,
-    /// This walk and the previous one; `walks[current]` is being written.
-    walks: [Box<Walk>; 2],
-    current: usize,
+    /// The last complete walk, and the frames of this one not found in it.
+    log: Box<Log>,
+    head: Box<Head>,
     /// One past the highest address of the thread's stack.
     stack_hi: u64,
     misses: u64,
@@ -68,8 +68,8 @@ impl Unwinder {
             cache: RuleCache::new(),
             recent: Box::new([(0, Rule::default()); RECENT]),
             eval: cfi::Evaluator::new(),
-            walks: [Walk::new(), Walk::new()],
-            current: 0,
+            log: Log::new(),
+            head: Head::new(),
             stack_hi: stack_top(),
             misses: 0,
         }
@@ -83,8 +83,13 @@ impl Unwinder {
     /// Forgets cached rules (a module was unloaded; its addresses may be reused).
     pub fn flush(&mut self) {
         self.cache.clear();
-        self.walks.iter_mut().for_each(|w| w.begin());
+        self.log.clear();
         self.recent.fill((0, Rule::default()));
+    }
+
+    /// Forgets the stack ids given by the caller (they start over in a forked child).
+    pub fn forget_ids(&mut self) {
+        self.log.forget_ids();
     }
 
     #[inline(always)]
@@ -115,11 +120,11 @@ impl Unwinder {
         r
     }
 
-    /// Writes the return addresses of the calling thread's stack into `out`, innermost first,
-    /// starting with the first frame outside this library. Returns how many were written and
-    /// whether frames were left out because `out` was full.
+    /// Walks the calling thread's stack from the first frame outside this library, writing its
+    /// return addresses into `out`, innermost first; when the result says `logged`, only the
+    /// innermost few may be there, and [`Unwinder::name`] or [`Unwinder::fill`] give the rest.
     #[inline(never)]
-    pub fn capture(&mut self, mode: Mode, out: &mut [u64]) -> (usize, bool) {
+    pub fn capture(&mut self, mode: Mode, out: &mut [u64]) -> Captured {
         let (mut ip, mut sp, mut bp): (u64, u64, u64);
         // SAFETY: reads the instruction pointer, stack pointer and frame pointer; no memory is
         // touched.
@@ -133,8 +138,9 @@ impl Unwinder {
         let mut depth = 0;
         // This library's frames first: their code is ours, not the program's.
         loop {
-            let Some((next_ip, next_sp, next_bp)) = self.step(depth, ip, sp, bp, hi, None) else {
-                return (0, false);
+            let rule = self.rule(depth, ip, depth == 0);
+            let Some((next_ip, next_sp, next_bp)) = step(rule, sp, bp, hi, None) else {
+                return Captured::frames(0, false);
             };
             (ip, sp, bp) = (next_ip, next_sp, next_bp);
             depth += 1;
@@ -143,100 +149,140 @@ impl Unwinder {
             }
         }
         let Some(first) = out.first_mut() else {
-            return (0, true);
+            return Captured::frames(0, true);
         };
         *first = ip;
         if mode == Mode::FramePointer {
-            return walk_frame_pointers(bp, sp, hi, out, 1);
+            let (n, truncated) = walk_frame_pointers(bp, sp, hi, out, 1);
+            return Captured::frames(n, truncated);
         }
-        // Frame n's registers are (ip, sp, bp) and out[n] = ip.
-        let (cur, prev) = (self.current, 1 - self.current);
-        self.walks[cur].begin();
+        // Frame n's registers are (ip, sp, bp), and out[n] = ip.
+        let mut cursor = self.log.len();
         let mut n = 0;
-        let mut verified = false;
         loop {
-            let state = (ip, sp, bp);
-            let logged = self.walks[cur].frame(n, state);
-            if let Some(k) = self.walks[prev]
-                .find(n, state)
-                .filter(|_| !verified && logged)
-            {
-                if self.walks[prev].unchanged_from(k) {
-                    let (a, b) = self.walks.split_at_mut(1);
-                    let (w, p) = if cur == 0 {
-                        (&mut a[0], &mut b[0])
-                    } else {
-                        (&mut b[0], &mut a[0])
-                    };
-                    // Usually only the frames below changed: patch them into the last log.
-                    if k == n {
-                        if let Some(total) = p.adopt_head(w, n, out) {
-                            return (total.min(out.len()), total > out.len());
-                        }
+            if let Some(f) = self.head.frames.get_mut(n) {
+                f.begin(ip, sp, bp);
+                if let Some(p) = self.log.find(&mut cursor, f) {
+                    match self.log.changed_at(p) {
+                        None => return self.shared(p, n, out),
+                        // Frame q's reads changed: its callers may be new, but the stack may
+                        // be the same again further out.
+                        Some(q) => cursor = q,
                     }
-                    let total = w.splice(n, p, k, out);
-                    self.current = prev;
-                    return (total.min(out.len()), total > out.len());
                 }
-                // The stack changed above this frame: unwind it, and check no more.
-                verified = true;
+            } else {
+                // Too deep to log, so too deep to compare.
+                cursor = 0;
             }
-            let Some((next_ip, next_sp, next_bp)) =
-                self.step(depth, ip, sp, bp, hi, logged.then_some(cur))
-            else {
+            let rule = self.rule(depth, ip, false);
+            let frame = self.head.frames.get_mut(n);
+            let Some((next_ip, next_sp, next_bp)) = step(rule, sp, bp, hi, frame) else {
                 break;
             };
             (ip, sp, bp) = (next_ip, next_sp, next_bp);
             depth += 1;
             n += 1;
             let Some(slot) = out.get_mut(n) else {
-                self.current = prev;
-                return (n, true);
+                return Captured::frames(n, true);
             };
             *slot = ip;
         }
-        self.walks[cur].finish();
-        self.current = prev;
-        (n + 1, false)
+        Captured {
+            frames: n + 1,
+            truncated: false,
+            logged: self.log.replace(&self.head, n),
+        }
     }
 
-    /// One frame up: the caller's return address, stack pointer and frame pointer.
-    #[inline(always)]
-    fn step(
-        &mut self,
-        depth: usize,
-        ip: u64,
-        sp: u64,
-        bp: u64,
-        hi: u64,
-        log: Option<usize>,
-    ) -> Option<(u64, u64, u64)> {
-        let rule = self.rule(depth, ip, depth == 0);
-        let cfa = match rule.kind {
-            Kind::Rsp => sp.wrapping_add(rule.cfa_off as i64 as u64),
-            Kind::Rbp => bp.wrapping_add(rule.cfa_off as i64 as u64),
-            Kind::Stop => return None,
-        };
-        // The caller's frame lies strictly above this one and inside the stack.
-        if cfa.wrapping_sub(sp).wrapping_sub(1) >= hi.wrapping_sub(sp) {
-            return None;
+    /// Ends a walk whose frame `n` is the log's frame `p`, from which the stack is unchanged.
+    fn shared(&mut self, p: usize, n: usize, out: &mut [u64]) -> Captured {
+        let total = p + 1 + n;
+        let fits = total <= out.len();
+        let logged = self.log.adopt(p, &self.head, n) && fits;
+        if !logged {
+            // The log's frames up to p are still this stack's, whatever became of the rest.
+            self.log.fill(out, n, p);
         }
-        let ra_at = cfa.wrapping_add(rule.ra_off as i64 as u64);
-        let ra = read(ra_at, sp, hi)?;
-        if let Some(w) = log {
-            self.walks[w].read(ra_at, ra);
+        Captured {
+            frames: total.min(out.len()),
+            truncated: !fits,
+            logged,
         }
-        let bp = if rule.rbp_off8 != 0 {
-            let at = cfa.wrapping_add((rule.rbp_off8 as i64 * 8) as u64);
-            let v = read(at, sp, hi)?;
-            if let Some(w) = log {
-                self.walks[w].read(at, v);
-            }
-            v
-        } else {
-            bp
-        };
-        (ra >= 4096).then_some((ra, cfa, bp))
+    }
+
+    /// The id of the stack the last capture logged, from `name(parent, ip)`: the id of the
+    /// stack `ip` called under the stack `parent` (0: none), 0 when there is no memory for it.
+    /// Frames shared with earlier stacks keep the ids they were given then.
+    pub fn name(&mut self, name: &mut impl FnMut(u64, u64) -> u64) -> Option<u64> {
+        self.log.name(name)
+    }
+
+    /// Writes the return addresses of the stack the last capture logged into `out`.
+    pub fn fill(&self, out: &mut [u64]) {
+        if let Some(last) = self.log.len().checked_sub(1) {
+            self.log.fill(out, 0, last);
+        }
+    }
+}
+
+/// One frame up with the rule for the frame's code: the caller's return address, stack
+/// pointer and frame pointer. The rule and the words read are logged in `log`.
+#[inline(always)]
+fn step(
+    rule: Rule,
+    sp: u64,
+    bp: u64,
+    hi: u64,
+    mut log: Option<&mut Frame>,
+) -> Option<(u64, u64, u64)> {
+    if let Some(f) = log.as_deref_mut() {
+        f.rule(rule);
+    }
+    let cfa = match rule.kind {
+        Kind::Rsp => sp.wrapping_add(rule.cfa_off as i64 as u64),
+        Kind::Rbp => bp.wrapping_add(rule.cfa_off as i64 as u64),
+        Kind::Stop => return None,
+    };
+    // The caller's frame lies strictly above this one and inside the stack.
+    if cfa.wrapping_sub(sp).wrapping_sub(1) >= hi.wrapping_sub(sp) {
+        return None;
+    }
+    let ra_at = cfa.wrapping_add(rule.ra_off as i64 as u64);
+    let ra = read(ra_at, sp, hi)?;
+    if let Some(f) = log.as_deref_mut() {
+        f.read(0, ra_at, ra);
+    }
+    let bp = if rule.rbp_off8 != 0 {
+        let at = cfa.wrapping_add((rule.rbp_off8 as i64 * 8) as u64);
+        let v = read(at, sp, hi)?;
+        if let Some(f) = log {
+            f.read(1, at, v);
+        }
+        v
+    } else {
+        bp
+    };
+    (ra >= 4096).then_some((ra, cfa, bp))
+}
+
+/// What [`Unwinder::capture`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Captured {
+    /// Frames of the stack (at most the length of `out`).
+    pub frames: usize,
+    /// Frames were left out because `out` was full.
+    pub truncated: bool,
+    /// The stack is the log's, all of it (see [`Unwinder::name`]).
+    pub logged: bool,
+}
+
+impl Captured {
+    fn frames(frames: usize, truncated: bool) -> Captured {
+        Captured {
+            frames,
+            truncated,
+            logged: false,
+        }
     }
 }
 

@@ -1,168 +1,438 @@
-//! The previous walk of a thread's stack, kept so that the next one can stop early.
+//! The last walk of a thread's stack, kept so that the next one can stop early.
 //!
-//! A walk from frame k up is a pure function of frame k's registers (ip, sp, bp) and of the
-//! stack words it reads. So when a new walk reaches a frame whose registers equal those of
-//! frame k last time, and every word the last walk read from frame k up still holds the same
-//! value, the rest of the stack is the same as last time and is copied instead of unwound.
-//! The check is a run of independent loads and compares, much cheaper than unwinding: loops
-//! that allocate under a deep, unchanging call chain pay for the changed frames only.
+//! A walk from frame k out is a pure function of frame k's registers (ip, sp, bp) and of the
+//! stack words it reads. So when a new walk reaches a frame whose registers equal those of a
+//! logged frame, and every word the log read from that frame out still holds the same value,
+//! the rest of the stack is the same as last time and is not unwound again. The check is a run
+//! of independent loads and compares, much cheaper than unwinding: loops that allocate under a
+//! deep, unchanging call chain pay for the changed frames only.
+//!
+//! The log keeps frames outermost first, so the frames a new walk shares with it stay where
+//! they are and only the frames below the shared one are rewritten. Each logged frame also
+//! keeps the id the caller gave the stack from the outermost frame down to it: the shared part
+//! of a stack is named once, not at every allocation. A frame's bp is compared only when the
+//! walk from it out uses bp before restoring it: most code uses rbp as a general register,
+//! and its value would otherwise defeat the comparison.
 
 use alloc::boxed::Box;
 
-/// Frames and stack reads a walk can log; deeper walks are not reused.
-pub const FRAMES: usize = 256;
-const READS: usize = 2 * FRAMES;
+use super::rules::{Kind, Rule};
 
-/// One logged walk of the program's frames (the profiler's own frames are not part of it).
-pub struct Walk {
-    /// Registers (ip, sp, bp) of each frame.
-    states: [(u64, u64, u64); FRAMES],
-    /// Each frame's ip (its return address) again, contiguous for copying out.
-    rets: [u64; FRAMES],
-    /// Index in `reads` of the first word read while unwinding from each frame.
-    starts: [u32; FRAMES],
-    /// Every stack word read, as (address, value).
-    reads: [(u64, u64); READS],
-    frames: usize,
-    nreads: usize,
-    /// The walk reached the end of the stack with everything logged.
-    complete: bool,
+/// Frames a walk can log; deeper walks are not reused.
+pub const FRAMES: usize = 256;
+
+/// Always 0: the stand-in for a read a frame did not make, so that every frame checks two.
+static ZERO: u64 = 0;
+
+/// The frame's CFA is computed from bp.
+const CFA_BP: u8 = 1;
+/// The caller's bp is restored from the stack.
+const RESTORES_BP: u8 = 2;
+/// (Logged frames only) the walk from this frame out depends on its bp.
+const DEPENDS_ON_BP: u8 = 4;
+
+/// One frame of a walk: its registers and the stack words read to unwind it.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub struct Frame {
+    pub ip: u64,
+    pub sp: u64,
+    pub bp: u64,
+    /// (address, value) of the words read while unwinding from this frame; unused ones are
+    /// ZERO's.
+    reads: [(u64, u64); 2],
+    flags: u8,
 }
 
-impl Walk {
-    pub fn new() -> Box<Walk> {
-        Box::new(Walk {
-            states: [(0, 0, 0); FRAMES],
-            rets: [0; FRAMES],
-            starts: [0; FRAMES],
-            reads: [(0, 0); READS],
-            frames: 0,
-            nreads: 0,
-            complete: false,
+impl Frame {
+    const EMPTY: Frame = Frame {
+        ip: 0,
+        sp: 0,
+        bp: 0,
+        reads: [(0, 0); 2],
+        flags: 0,
+    };
+
+    /// Starts a frame with registers (ip, sp, bp) and no reads yet.
+    #[inline(always)]
+    pub fn begin(&mut self, ip: u64, sp: u64, bp: u64) {
+        let none = (&ZERO as *const u64 as u64, 0);
+        *self = Frame {
+            ip,
+            sp,
+            bp,
+            reads: [none; 2],
+            flags: 0,
+        };
+    }
+
+    /// Notes the rule this frame is unwound with.
+    #[inline(always)]
+    pub fn rule(&mut self, rule: Rule) {
+        let cfa_bp = if rule.kind == Kind::Rbp { CFA_BP } else { 0 };
+        let restores = if rule.rbp_off8 != 0 { RESTORES_BP } else { 0 };
+        self.flags = cfa_bp | restores;
+    }
+
+    /// Logs the `i`th word (0: return address, 1: saved bp) read while unwinding this frame.
+    #[inline(always)]
+    pub fn read(&mut self, i: usize, addr: u64, value: u64) {
+        self.reads[i] = (addr, value);
+    }
+
+    /// Whether the walk from this frame out depends on its bp, given whether the walk from
+    /// its caller out depends on the caller's.
+    fn depends_on_bp(&self, caller_depends: bool) -> bool {
+        self.flags & CFA_BP != 0 || (self.flags & RESTORES_BP == 0 && caller_depends)
+    }
+
+    /// True when a word this frame read holds another value now.
+    #[inline(always)]
+    fn changed(&self) -> bool {
+        // SAFETY: each address is ZERO's or a stack word read while unwinding from this
+        // frame, between its stack pointer and the top of the stack; callers check only
+        // frames whose stack pointer is the same as now or lies above a frame that is, so
+        // the words lie inside the live stack, mapped and readable.
+        let differs = |(addr, value): (u64, u64)| unsafe {
+            core::ptr::read_unaligned(addr as *const u64) ^ value
+        };
+        differs(self.reads[0]) | differs(self.reads[1]) != 0
+    }
+}
+
+/// The frames of the walk in progress, innermost first.
+pub struct Head {
+    pub frames: [Frame; FRAMES],
+}
+
+impl Head {
+    pub fn new() -> Box<Head> {
+        Box::new(Head {
+            frames: [Frame::EMPTY; FRAMES],
+        })
+    }
+}
+
+/// The last complete walk, outermost frame first.
+pub struct Log {
+    frames: [Frame; FRAMES],
+    /// `ids[p]` names the stack made of frames `0..=p`; valid below `named`.
+    ids: [u64; FRAMES],
+    len: usize,
+    named: usize,
+}
+
+impl Log {
+    pub fn new() -> Box<Log> {
+        Box::new(Log {
+            frames: [Frame::EMPTY; FRAMES],
+            ids: [0; FRAMES],
+            len: 0,
+            named: 0,
         })
     }
 
-    pub fn begin(&mut self) {
-        self.frames = 0;
-        self.nreads = 0;
-        self.complete = false;
+    /// Frames logged; a new walk checks its frames against them from the innermost out.
+    pub fn len(&self) -> usize {
+        self.len
     }
 
-    /// Logs frame `k`'s registers, before unwinding from it. False once the log is full.
+    /// Forgets the walk (cached rules were dropped: nothing logged may be trusted).
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.named = 0;
+    }
+
+    /// Forgets the ids (the stash was reset), keeping the walk.
+    pub fn forget_ids(&mut self) {
+        self.named = 0;
+    }
+
+    /// The logged frame with the registers of `f`, looked for below `*cursor`, which moves out
+    /// past the logged frames that lie inside `f` (frames are ordered by stack pointer and a
+    /// new walk's frames come with growing stack pointers, so the cursor only moves out).
     #[inline(always)]
-    pub fn frame(&mut self, k: usize, state: (u64, u64, u64)) -> bool {
-        let (Some(s), Some(r), Some(start)) = (
-            self.states.get_mut(k),
-            self.rets.get_mut(k),
-            self.starts.get_mut(k),
-        ) else {
+    pub fn find(&self, cursor: &mut usize, f: &Frame) -> Option<usize> {
+        let mut c = *cursor;
+        while c > 0 && self.frames[c - 1].sp < f.sp {
+            c -= 1;
+        }
+        *cursor = c;
+        let p = c.checked_sub(1)?;
+        let g = &self.frames[p];
+        let same = g.ip == f.ip && g.sp == f.sp && (g.bp == f.bp || g.flags & DEPENDS_ON_BP == 0);
+        same.then_some(p)
+    }
+
+    /// The innermost of frames `0..=p` whose reads changed since they were logged, if any: the
+    /// stack from frame `p` out is unchanged when there is none. Frame `p` must have the same
+    /// stack pointer as when it was logged.
+    #[inline(always)]
+    pub fn changed_at(&self, p: usize) -> Option<usize> {
+        self.frames[..=p].iter().rposition(Frame::changed)
+    }
+
+    /// Keeps frames `0..=p` and puts the head's frames `0..n` (innermost first) under them:
+    /// the head's frame `n` was found equal to frame `p`. False, with the log cleared, when
+    /// the result is too deep to log.
+    #[inline(always)]
+    pub fn adopt(&mut self, p: usize, head: &Head, n: usize) -> bool {
+        let total = p + 1 + n;
+        if total > FRAMES {
+            self.clear();
             return false;
-        };
-        *s = state;
-        *r = state.0;
-        *start = self.nreads as u32;
-        self.frames = k + 1;
+        }
+        // Frames under the same return addresses as before keep their ids.
+        let mut named = self.named.min(p + 1);
+        let mut depends = self.frames[p].flags & DEPENDS_ON_BP != 0;
+        for (q, f) in (p + 1..total).zip(head.frames[..n].iter().rev()) {
+            if named == q && q < self.named && self.frames[q].ip == f.ip {
+                named = q + 1;
+            }
+            depends = f.depends_on_bp(depends);
+            self.frames[q] = *f;
+            if depends {
+                self.frames[q].flags |= DEPENDS_ON_BP;
+            }
+        }
+        self.len = total;
+        self.named = named;
         true
     }
 
-    /// Logs a stack word read while unwinding.
-    #[inline(always)]
-    pub fn read(&mut self, addr: u64, value: u64) {
-        if let Some(r) = self.reads.get_mut(self.nreads) {
-            *r = (addr, value);
+    /// Makes the head's frames `0..=last`, a whole walk, the log. False, with the log
+    /// cleared, when the walk is too deep to log.
+    pub fn replace(&mut self, head: &Head, last: usize) -> bool {
+        self.clear();
+        if last >= FRAMES {
+            return false;
         }
-        self.nreads += 1;
-    }
-
-    /// Marks the walk as having reached the end of the stack.
-    pub fn finish(&mut self) {
-        self.complete = self.nreads <= READS;
-    }
-
-    /// The frame of this walk that had registers `state` (frames are ordered by stack
-    /// pointer, so the search is a bisection: a frame may sit at another depth than last
-    /// time when the frames below it changed).
-    #[inline(always)]
-    pub fn find(&self, n: usize, state: (u64, u64, u64)) -> Option<usize> {
-        if !self.complete {
-            return None;
-        }
-        let states = &self.states[..self.frames];
-        // In a loop the frame is usually at the same depth as last time; and a walk has one
-        // frame per stack pointer, so the same stack pointer there settles it.
-        if let Some(s) = states.get(n) {
-            if s.1 == state.1 {
-                return (*s == state).then_some(n);
+        let mut depends = false;
+        for (g, f) in self
+            .frames
+            .iter_mut()
+            .zip(head.frames[..=last].iter().rev())
+        {
+            depends = f.depends_on_bp(depends);
+            *g = *f;
+            if depends {
+                g.flags |= DEPENDS_ON_BP;
             }
         }
-        if states.first().is_none_or(|s| state.1 < s.1) {
-            return None;
-        }
-        let k = states.partition_point(|s| s.1 < state.1);
-        (states.get(k) == Some(&state)).then_some(k)
+        self.len = last + 1;
+        true
     }
 
-    /// True when every word this walk read from frame `k` up still holds its value: the
-    /// stack from frame `k` up is unchanged.
-    #[inline(always)]
-    pub fn unchanged_from(&self, k: usize) -> bool {
-        let start = self.starts[k] as usize;
-        self.reads[start..self.nreads].iter().all(|&(addr, value)| {
-            // SAFETY: the words were read by the last walk from frame k up, so they lie between
-            // frame k's stack pointer and the top of the stack; frame k has the same stack
-            // pointer now, so they are inside the live stack, mapped and readable.
-            unsafe { core::ptr::read_unaligned(addr as *const u64) == value }
-        })
+    /// The id of the whole logged stack, naming the frames not named yet with `name(parent,
+    /// ip)` (parent 0 for the outermost frame). `None` if `name` gives 0 (no memory).
+    pub fn name(&mut self, name: &mut impl FnMut(u64, u64) -> u64) -> Option<u64> {
+        let last = self.len.checked_sub(1)?;
+        for q in self.named..self.len {
+            let parent = if q == 0 { 0 } else { self.ids[q - 1] };
+            let id = name(parent, self.frames[q].ip);
+            if id == 0 {
+                return None;
+            }
+            self.ids[q] = id;
+            self.named = q + 1;
+        }
+        Some(self.ids[last])
     }
 
-    /// Makes this walk, whose frame `n` and the stack above it are unchanged in `cur`, the
-    /// log of `cur` by copying `cur`'s frames below `n` over its own, when both have the same
-    /// frames and reads below (the usual case in a loop: only the innermost frames change);
-    /// writes the return addresses from `n` up into `out`. `None` when the shapes differ.
-    #[inline(always)]
-    pub fn adopt_head(&mut self, cur: &Walk, n: usize, out: &mut [u64]) -> Option<usize> {
-        let head_reads = cur.starts[n] as usize;
-        if self.starts[n] as usize != head_reads {
-            return None;
+    /// Writes the return addresses of frames `p` down to 0 into `out` from `at` on (as many as
+    /// fit).
+    pub fn fill(&self, out: &mut [u64], at: usize, p: usize) {
+        for (slot, f) in out.iter_mut().skip(at).zip(self.frames[..=p].iter().rev()) {
+            *slot = f.ip;
         }
-        self.states[..n].copy_from_slice(&cur.states[..n]);
-        self.rets[..n].copy_from_slice(&cur.rets[..n]);
-        self.reads[..head_reads].copy_from_slice(&cur.reads[..head_reads]);
-        self.starts[..n].copy_from_slice(&cur.starts[..n]);
-        let end = self.frames.min(out.len());
-        if n < end {
-            out[n..end].copy_from_slice(&self.rets[n..end]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RSP: Rule = Rule {
+        kind: Kind::Rsp,
+        cfa_off: 16,
+        ra_off: -8,
+        rbp_off8: 0,
+    };
+
+    /// A stand-in stack: frame `i` of a walk sits at word `4 * i`, its return address at the
+    /// word after.
+    struct Stack(Vec<u64>);
+
+    impl Stack {
+        fn new() -> Stack {
+            Stack((0..64).map(|i| 0x1000 + i).collect())
         }
-        Some(self.frames)
+
+        fn at(&self, word: usize) -> u64 {
+            &self.0[word] as *const u64 as u64
+        }
+
+        /// Frame `i` (by stack position) with code at `ip`, unwound with `rule`.
+        fn frame(&self, i: usize, ip: u64, bp: u64, rule: Rule) -> Frame {
+            let mut f = Frame::EMPTY;
+            f.begin(ip, self.at(4 * i), bp);
+            f.rule(rule);
+            f.read(0, self.at(4 * i + 1), self.0[4 * i + 1]);
+            if rule.rbp_off8 != 0 {
+                f.read(1, self.at(4 * i + 2), self.0[4 * i + 2]);
+            }
+            f
+        }
     }
 
-    /// Completes this walk, which reached its frame `n`, with frames `k..` of `prev` (its
-    /// frame `k` is this walk's frame `n`, and the stack above is unchanged), writing their
-    /// return addresses into `out` from `n`. Returns the number of frames of the stack.
-    pub fn splice(&mut self, n: usize, prev: &Walk, k: usize, out: &mut [u64]) -> usize {
-        let tail = &prev.states[k..prev.frames];
-        let total = n + tail.len();
-        let end = total.min(out.len());
-        if n < end {
-            out[n..end].copy_from_slice(&prev.rets[k..k + (end - n)]);
+    /// A head holding `frames`, innermost first.
+    fn head(frames: &[Frame]) -> Box<Head> {
+        let mut h = Head::new();
+        h.frames[..frames.len()].copy_from_slice(frames);
+        h
+    }
+
+    /// Looks each of `frames` up in `log` as a walk would, innermost first: the index of the
+    /// first one found unchanged, and the log frame it matched.
+    fn walk(log: &Log, frames: &[Frame]) -> Option<(usize, usize)> {
+        let mut cursor = log.len();
+        for (n, f) in frames.iter().enumerate() {
+            if let Some(p) = log.find(&mut cursor, f) {
+                match log.changed_at(p) {
+                    None => return Some((n, p)),
+                    Some(q) => cursor = q,
+                }
+            }
         }
-        let base = self.starts[n] as usize;
-        let from = prev.starts[k] as usize;
-        let reads = prev.nreads - from;
-        if total > FRAMES || base + reads > READS {
-            // Too deep to log: right now, not reusable next time.
-            self.complete = false;
-            return total;
+        None
+    }
+
+    fn names(log: &mut Log) -> (Option<u64>, Vec<(u64, u64)>) {
+        let mut calls = Vec::new();
+        let id = log.name(&mut |parent, ip| {
+            calls.push((parent, ip));
+            parent * 100 + ip
+        });
+        (id, calls)
+    }
+
+    #[test]
+    fn a_walk_reuses_the_logged_frames_out_from_the_first_unchanged_one() {
+        let s = Stack::new();
+        let old: Vec<Frame> = (0..5).map(|i| s.frame(i, 10 + i as u64, 0, RSP)).collect();
+        let mut log = Log::new();
+        assert!(log.replace(&head(&old), 4));
+        let (id, calls) = names(&mut log);
+        // Named from the outermost frame in.
+        assert_eq!(calls[0], (0, 14));
+        assert_eq!(calls.len(), 5);
+        assert_eq!(
+            id,
+            Some(((((14 * 100 + 13) * 100 + 12) * 100 + 11) * 100) + 10)
+        );
+
+        // Another call from frame 1: a new innermost frame, the rest unchanged.
+        let new = [s.frame(0, 20, 0, RSP), s.frame(1, 11, 0, RSP)];
+        assert_eq!(walk(&log, &new), Some((1, 3)));
+        assert!(log.adopt(3, &head(&new), 1));
+        assert_eq!(log.len(), 5);
+        let (id, calls) = names(&mut log);
+        assert_eq!(calls, [((((14 * 100 + 13) * 100 + 12) * 100 + 11), 20)]);
+        assert_eq!(id, Some(calls[0].0 * 100 + 20));
+
+        // The same call again: all of it is shared, and there is nothing to name.
+        assert_eq!(walk(&log, &new), Some((0, 4)));
+        assert!(log.adopt(4, &head(&new), 0));
+        assert_eq!(names(&mut log).1, []);
+        // Back to the first call: only its innermost frame is named again.
+        assert_eq!(walk(&log, &old), Some((1, 3)));
+        assert!(log.adopt(3, &head(&old), 1));
+        assert_eq!(names(&mut log).1.len(), 1);
+
+        let mut out = [0; 8];
+        log.fill(&mut out, 1, 3);
+        assert_eq!(out[..5], [0, 11, 12, 13, 14]);
+    }
+
+    #[test]
+    fn a_changed_word_sends_the_walk_out_past_the_frame_that_read_it() {
+        let mut s = Stack::new();
+        let old: Vec<Frame> = (0..6).map(|i| s.frame(i, 10 + i as u64, 0, RSP)).collect();
+        let mut log = Log::new();
+        assert!(log.replace(&head(&old), 5));
+        // The return address frame 2 read (its caller's) changed: frames 0..=2 are the same,
+        // frame 3 comes back from elsewhere, and frames 4 and 5 are the same again.
+        s.0[4 * 2 + 1] += 1;
+        assert_eq!(log.changed_at(5 - 1), Some(3));
+        let new: Vec<Frame> = (0..6)
+            .map(|i| s.frame(i, if i == 3 { 99 } else { 10 + i as u64 }, 0, RSP))
+            .collect();
+        // Frame 1 matches but frame 2's read changed; frame 3 is new; frame 4 is shared.
+        assert_eq!(walk(&log, &new), Some((4, 1)));
+        assert!(log.adopt(1, &head(&new), 4));
+        assert_eq!(log.changed_at(5), None);
+        let mut out = [0; 6];
+        log.fill(&mut out, 0, 5);
+        assert_eq!(out, [10, 11, 12, 99, 14, 15]);
+    }
+
+    #[test]
+    fn bp_is_compared_only_where_the_walk_out_uses_it() {
+        let s = Stack::new();
+        let cfa_bp = Rule {
+            kind: Kind::Rbp,
+            ..RSP
+        };
+        let restores = Rule {
+            rbp_off8: -2,
+            ..RSP
+        };
+        // Outermost first: frame 4 finds its CFA from bp, frames 3 and 2 pass bp through,
+        // frame 1 restores its caller's bp from the stack, frame 0 passes it through.
+        let rules = [RSP, restores, RSP, RSP, cfa_bp];
+        let old: Vec<Frame> = (0..5)
+            .map(|i| s.frame(i, 10 + i as u64, 7, rules[i]))
+            .collect();
+        let mut log = Log::new();
+        assert!(log.replace(&head(&old), 4));
+        let with_bp = |i: usize, bp| s.frame(i, 10 + i as u64, bp, rules[i]);
+        // Frames 0 and 1 do not depend on their bp: a new value there still matches.
+        assert_eq!(walk(&log, &[with_bp(0, 8)]), Some((0, 4)));
+        assert_eq!(
+            walk(&log, &[s.frame(0, 20, 8, RSP), with_bp(1, 8)]),
+            Some((1, 3))
+        );
+        // Frames 2..4 do: a new bp there does not match.
+        for i in 2..5 {
+            let mut log2 = Log::new();
+            assert!(log2.replace(&head(&old[i..]), 4 - i));
+            assert_eq!(walk(&log2, &[with_bp(i, 8)]), None, "frame {i}");
+            assert_eq!(walk(&log2, &[with_bp(i, 7)]), Some((0, 4 - i)), "frame {i}");
         }
-        self.states[n..total].copy_from_slice(tail);
-        self.rets[n..total].copy_from_slice(&prev.rets[k..prev.frames]);
-        self.reads[base..base + reads].copy_from_slice(&prev.reads[from..prev.nreads]);
-        for (i, j) in (n..total).zip(k..) {
-            self.starts[i] = (prev.starts[j] as usize - from + base) as u32;
-        }
-        self.nreads = base + reads;
-        self.frames = total;
-        self.complete = true;
-        total
+    }
+
+    #[test]
+    fn walks_too_deep_to_log_are_not_kept() {
+        let s = Stack::new();
+        let mut log = Log::new();
+        let h = head(&[s.frame(0, 10, 0, RSP)]);
+        assert!(!log.replace(&h, FRAMES));
+        assert_eq!(log.len(), 0);
+        assert!(log.replace(&h, 0));
+        assert!(!log.adopt(0, &h, FRAMES));
+        assert_eq!(log.len(), 0);
+        assert_eq!(names(&mut log).0, None);
+    }
+
+    #[test]
+    fn forgotten_ids_are_given_again() {
+        let s = Stack::new();
+        let old: Vec<Frame> = (0..3).map(|i| s.frame(i, 10 + i as u64, 0, RSP)).collect();
+        let mut log = Log::new();
+        assert!(log.replace(&head(&old), 2));
+        assert_eq!(names(&mut log).1.len(), 3);
+        assert_eq!(names(&mut log).1.len(), 0);
+        log.forget_ids();
+        assert_eq!(names(&mut log).1.len(), 3);
     }
 }
