@@ -33,9 +33,10 @@ pub enum Mode {
 /// guard held (it allocates).
 pub struct Unwinder {
     cache: RuleCache,
-    /// The code address and rule of each frame of the previous stack, by depth: successive
-    /// allocations mostly share their outer frames, and this check is cheaper than a probe.
-    recent: Box<[(u64, Rule); RECENT]>,
+    /// The code addresses and rules last seen at each depth, most recent first: successive
+    /// allocations mostly share their frames or alternate between a few call sites, and this
+    /// check (one cache line for two depths) is cheaper than a probe of the rule cache.
+    recent: Box<[[(u64, Rule); 2]; RECENT]>,
     eval: cfi::Evaluator,
     /// The last complete walk, and the frames of this one not found in it.
     log: Box<Log>,
@@ -66,7 +67,7 @@ impl Unwinder {
         own_range();
         Unwinder {
             cache: RuleCache::new(),
-            recent: Box::new([(0, Rule::default()); RECENT]),
+            recent: Box::new([[(0, Rule::default()); 2]; RECENT]),
             eval: cfi::Evaluator::new(),
             log: Log::new(),
             head: Head::new(),
@@ -84,7 +85,7 @@ impl Unwinder {
     pub fn flush(&mut self) {
         self.cache.clear();
         self.log.clear();
-        self.recent.fill((0, Rule::default()));
+        self.recent.fill([(0, Rule::default()); 2]);
     }
 
     /// Forgets the stack ids given by the caller (they start over in a forked child).
@@ -94,17 +95,22 @@ impl Unwinder {
 
     #[inline(always)]
     fn rule(&mut self, depth: usize, ip: u64, innermost: bool) -> Rule {
-        if let Some(&(recent_ip, r)) = self.recent.get(depth) {
-            if recent_ip == ip {
-                return r;
-            }
+        let Some(recent) = self.recent.get_mut(depth) else {
+            return self.cache.get(ip).unwrap_or_else(|| self.miss(ip, innermost));
+        };
+        if recent[0].0 == ip {
+            return recent[0].1;
+        }
+        if recent[1].0 == ip {
+            recent.swap(0, 1);
+            return recent[0].1;
         }
         let r = match self.cache.get(ip) {
             Some(r) => r,
             None => self.miss(ip, innermost),
         };
-        if let Some(slot) = self.recent.get_mut(depth) {
-            *slot = (ip, r);
+        if let Some(recent) = self.recent.get_mut(depth) {
+            *recent = [(ip, r), recent[0]];
         }
         r
     }
