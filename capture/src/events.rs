@@ -80,6 +80,8 @@ pub(crate) struct ThreadStream<'a> {
     /// The second half of a realloc.
     pending: Option<Event<'a>>,
     pub problem: Option<DecodeProblem>,
+    /// The description records met so far (stack nodes, modules, markers), when kept.
+    descriptions: Option<Vec<Record<'a>>>,
 }
 
 impl<'a> ThreadStream<'a> {
@@ -103,6 +105,7 @@ impl<'a> ThreadStream<'a> {
             state: ChunkState::new(base),
             pending: None,
             problem: None,
+            descriptions: None,
         }
     }
 
@@ -163,7 +166,13 @@ impl<'a> ThreadStream<'a> {
         let thread = self.tid;
         let ev = |time, kind| Some(Event { time, thread, kind });
         loop {
-            return match self.next_record()? {
+            let record = self.next_record()?;
+            if let Some(kept) = &mut self.descriptions {
+                if is_description(&record) {
+                    kept.push(record);
+                }
+            }
+            return match record {
                 Record::Alloc {
                     time,
                     kind,
@@ -242,6 +251,17 @@ impl<'a> ThreadStream<'a> {
     }
 }
 
+/// Whether the heap index keeps a copy of `record` (see [`Capture::descriptions`]).
+pub(crate) fn is_description(record: &Record) -> bool {
+    matches!(
+        record,
+        Record::StackNode { .. }
+            | Record::ModuleLoad { .. }
+            | Record::ModuleUnload { .. }
+            | Record::Marker { .. }
+    )
+}
+
 /// Every thread's events merged by time. Ties keep thread order, which is arbitrary; the
 /// analysis resolves the one tie that matters (an address freed and reused at the same tick).
 pub struct Events<'a> {
@@ -253,10 +273,23 @@ pub struct Events<'a> {
 
 impl<'a> Events<'a> {
     pub(crate) fn new(capture: &'a Capture) -> Self {
+        Events::of(capture, false)
+    }
+
+    /// Events that keep the description records met on the way (see [`is_description`]),
+    /// to be taken with [`Events::descriptions`].
+    pub(crate) fn keeping_descriptions(capture: &'a Capture) -> Self {
+        Events::of(capture, true)
+    }
+
+    fn of(capture: &'a Capture, keep: bool) -> Self {
         let mut streams: Vec<_> = capture
             .threads
             .iter()
-            .map(|t| ThreadStream::new(capture.bytes(), t))
+            .map(|t| ThreadStream {
+                descriptions: keep.then(Vec::new),
+                ..ThreadStream::new(capture.bytes(), t)
+            })
             .collect();
         let mut heads = BinaryHeap::new();
         let mut current = Vec::with_capacity(streams.len());
@@ -275,6 +308,14 @@ impl<'a> Events<'a> {
             heads,
             current,
         }
+    }
+
+    /// The description records kept so far, thread by thread, each thread's in its order.
+    pub(crate) fn descriptions(&mut self) -> Vec<Record<'a>> {
+        self.streams
+            .iter_mut()
+            .flat_map(|s| s.descriptions.take().unwrap_or_default())
+            .collect()
     }
 
     /// The first decoding problem met so far, if any.

@@ -18,6 +18,9 @@ use crate::series::{Bucket, HeapSeries};
 use crate::tables::append_records;
 use crate::{Capture, Error, EventKind};
 
+/// Events decoded ahead of the replay at a time.
+const BATCH: usize = 4096;
+
 /// The heap index of a capture.
 pub struct HeapIndex<'a> {
     pub peak_bytes: u64,
@@ -130,6 +133,39 @@ impl<'a> HeapIndex<'a> {
         capture: &'a Capture,
         progress: &mut dyn FnMut(f64) -> bool,
     ) -> Option<HeapIndex<'a>> {
+        // Decoding the records costs about as much as the replay: it goes on in a thread of
+        // its own, a batch of events ahead, and keeps the descriptions the index copies.
+        std::thread::scope(|scope| {
+            let (batches, received) = std::sync::mpsc::sync_channel(4);
+            let reader = scope.spawn(move || {
+                let mut events = crate::events::Events::keeping_descriptions(capture);
+                loop {
+                    let batch: Vec<_> = std::iter::from_fn(|| events.next_located())
+                        .take(BATCH)
+                        .collect();
+                    let last = batch.len() < BATCH;
+                    if batch.is_empty() || batches.send(batch).is_err() || last {
+                        break;
+                    }
+                }
+                events.descriptions()
+            });
+            let index = Self::replay(capture, received.into_iter().flatten(), progress);
+            let copies = reader
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            index.map(|index| HeapIndex { copies, ..index })
+        })
+    }
+
+    /// Builds the index from `events`, the located events of `capture` in time order, but for
+    /// the copies of its descriptions.
+    fn replay(
+        capture: &'a Capture,
+        events: impl Iterator<Item = (usize, usize, crate::Event<'a>)>,
+        progress: &mut dyn FnMut(f64) -> bool,
+    ) -> Option<HeapIndex<'a>> {
+        let mut events = events;
         let streams = capture.threads.len();
         let mut heap = Heap::new(streams, crate::summary::skew(capture));
         let mut codes: Vec<Vec<u64>> = vec![Vec::new(); streams];
@@ -147,7 +183,6 @@ impl<'a> HeapIndex<'a> {
             }
             .code();
         };
-        let mut events = capture.events();
         let all_chunks: usize = capture.threads.iter().map(|t| t.chunks.len()).sum();
         // Chunks each stream has reached, and events since progress was last told.
         let (mut reached, mut since) = (vec![0usize; streams], 0u32);
@@ -157,7 +192,7 @@ impl<'a> HeapIndex<'a> {
         let mut ahead = std::collections::VecDeque::with_capacity(AHEAD);
         loop {
             while ahead.len() < AHEAD {
-                let Some((stream, chunk, e)) = events.next_located() else {
+                let Some((stream, chunk, e)) = events.next() else {
                     break;
                 };
                 if let EventKind::Alloc { addr, .. } | EventKind::Free { addr } = e.kind {
@@ -241,18 +276,7 @@ impl<'a> HeapIndex<'a> {
             lost_frees: heap.lost.len() as u64,
             lifetimes,
             series,
-            copies: capture
-                .records()
-                .filter(|r| {
-                    matches!(
-                        r,
-                        Record::StackNode { .. }
-                            | Record::ModuleLoad { .. }
-                            | Record::ModuleUnload { .. }
-                            | Record::Marker { .. }
-                    )
-                })
-                .collect(),
+            copies: Vec::new(),
             stored: false,
         })
     }
