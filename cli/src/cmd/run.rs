@@ -145,6 +145,12 @@ pub fn conclude(
             } else {
                 vec![]
             };
+            if !args.quiet {
+                // The summary needs the heap index; building it first copies the stack and
+                // module records beside it, which spares symbolization a pass over every
+                // record.
+                crate::symbolize::open_indexed(path)?;
+            }
             if !args.no_symbols {
                 for p in std::iter::once(path).chain(&children) {
                     symbolize(p);

@@ -4,7 +4,9 @@
 //! [`rules`]): per frame, one hash probe and two or three loads. A miss evaluates the module's
 //! DWARF CFI once ([`cfi`]). Every stack read is checked against the thread's stack bounds and
 //! every frame must move strictly up the stack, so bad unwind data or a garbage register ends
-//! the walk instead of faulting.
+//! the walk instead of faulting. A walk stops at the first frame it shares with the thread's
+//! previous walk, when the stack out from there is unchanged ([`walk`]), so that an allocation
+//! pays for the frames that changed since the last one.
 //!
 //! Frame-pointer mode walks the RBP chain instead (about 1 ns a frame), after unwinding this
 //! library's own frames with the rules, since the library itself may omit frame pointers.
@@ -96,7 +98,10 @@ impl Unwinder {
     #[inline(always)]
     fn rule(&mut self, depth: usize, ip: u64, innermost: bool) -> Rule {
         let Some(recent) = self.recent.get_mut(depth) else {
-            return self.cache.get(ip).unwrap_or_else(|| self.miss(ip, innermost));
+            return self
+                .cache
+                .get(ip)
+                .unwrap_or_else(|| self.miss(ip, innermost));
         };
         if recent[0].0 == ip {
             return recent[0].1;
