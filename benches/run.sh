@@ -26,22 +26,26 @@ ratio() { echo "scale=2; $1 / $2" | bc; }
 field() { "$MEMPROF" report --json "$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['summary']['$2'])"; }
 peak_rss_mb() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%.0f", $1/1024}'; }
 
-echo "| workload | native s | memprof, recording | memprof, recording + symbols | heaptrack | capture B/event | memprof peak RSS MB |"
+echo "| workload | native s | memprof, recording | memprof run (+ symbols, summary) | heaptrack | capture B/event | memprof peak RSS MB |"
 echo "|---|---|---|---|---|---|---|"
 bench() {
     local name=$1; shift
     local native rec mp ht="" cap="$OUT/$name.mprof"
     native=$(wall "$@")
     rec=$(wall "$MEMPROF" run -q --no-symbols -o "$cap" -- "$@")
-    mp=$(wall "$MEMPROF" run -q -o "$cap" -- "$@")
+    mp=$(wall "$MEMPROF" run -o "$cap" -- "$@")
     if command -v heaptrack >/dev/null && [ "${SKIP_HEAPTRACK:-}" != "$name" ]; then
         ht=$(wall heaptrack -o "$OUT/$name.heaptrack" "$@")
         ht="$(ratio "$ht" "$native")×"
     fi
-    local size events
+    local size events rss
+    # The largest process of a default run; its capture, recorded with symbols but before
+    # any analysis appended a heap index, gives the size per event.
+    rss=$(peak_rss_mb "$MEMPROF" run -o "$cap" -- "$@")
+    "$MEMPROF" run -q -o "$cap" -- "$@" >/dev/null 2>&1 || true
     size=$(stat -c %s "$cap")
     events=$(( $(field "$cap" allocations) + $(field "$cap" frees) ))
-    echo "| $name | $native | $(ratio "$rec" "$native")× | $(ratio "$mp" "$native")× | $ht | $(echo "scale=1; $size / $events" | bc) | $(peak_rss_mb "$MEMPROF" run -q -o "$cap" -- "$@") |"
+    echo "| $name | $native | $(ratio "$rec" "$native")× | $(ratio "$mp" "$native")× | $ht | $(echo "scale=1; $size / $events" | bc) | $rss |"
 }
 
 # Debian's heaptrack 1.4 mis-records W1 (a bug fixed after 1.5) and takes ~40x: skipped.
