@@ -16,3 +16,4 @@ mod stress;
 mod symbols;
 mod threads;
 mod trees;
+mod unwind;
