@@ -162,10 +162,9 @@ impl<'a> HeapIndex<'a> {
     /// the copies of its descriptions.
     fn replay(
         capture: &'a Capture,
-        events: impl Iterator<Item = (usize, usize, crate::Event<'a>)>,
+        mut events: impl Iterator<Item = (usize, usize, crate::Event<'a>)>,
         progress: &mut dyn FnMut(f64) -> bool,
     ) -> Option<HeapIndex<'a>> {
-        let mut events = events;
         let streams = capture.threads.len();
         let mut heap = Heap::new(streams, crate::summary::skew(capture));
         let mut codes: Vec<Vec<u64>> = vec![Vec::new(); streams];
