@@ -24,7 +24,9 @@ pub struct ThreadState {
     pub writer: Writer,
     unwinder: Unwinder,
     frames: Box<[u64]>,
-    cache: Box<StackCache>,
+    /// Made on first use: only stacks named without the unwinder's log (frame-pointer mode,
+    /// truncated stacks) go through it.
+    cache: Option<Box<StackCache>>,
     nodes: Box<NodeCache>,
     seen_misses: u64,
     seen_generation: u64,
@@ -136,9 +138,8 @@ pub fn thread_exit() {
 impl ThreadState {
     fn create(slot: &'static Slot) -> *mut ThreadState {
         let depth = global::MAX_DEPTH.load(Ordering::Relaxed).max(1);
-        // SAFETY: all zeroes is an empty cache for both.
-        let caches = unsafe { (zeroed::<StackCache>(), zeroed::<NodeCache>()) };
-        let (Some(cache), Some(nodes)) = caches else {
+        // SAFETY: all zeroes is an empty cache.
+        let Some(nodes) = (unsafe { zeroed::<NodeCache>() }) else {
             return core::ptr::null_mut();
         };
         let mut st = Box::new(ThreadState {
@@ -146,7 +147,7 @@ impl ThreadState {
             writer: Writer::new(sys::gettid()),
             unwinder: Unwinder::new(),
             frames: alloc::vec![0u64; depth].into_boxed_slice(),
-            cache,
+            cache: None,
             nodes,
             seen_misses: 0,
             since_refresh: 0,
@@ -172,7 +173,9 @@ impl ThreadState {
     /// Forgets everything tied to the parent's capture (in a followed fork child).
     pub fn reset_for_child(&mut self) {
         self.writer.forget(sys::gettid());
-        self.cache.clear();
+        if let Some(cache) = &mut self.cache {
+            cache.clear();
+        }
         self.nodes.clear();
         self.unwinder.forget_ids();
         self.writer.write(&Record::ThreadStart { time: sys::now() });
@@ -210,14 +213,20 @@ impl ThreadState {
             }
         }
         let stack = stack.unwrap_or_else(|| {
+            if self.cache.is_none() {
+                // SAFETY: all zeroes is an empty cache.
+                self.cache = unsafe { zeroed::<StackCache>() };
+            }
             let frames = &self.frames[..c.frames.min(self.frames.len())];
-            stash::intern(&mut self.cache, frames, c.truncated, &mut on_new)
+            stash::intern(self.cache.as_deref_mut(), frames, c.truncated, &mut on_new)
         });
         let generation = global::MODULE_GENERATION.load(Ordering::Relaxed);
         if generation != self.seen_generation {
             self.seen_generation = generation;
             self.unwinder.flush();
-            self.cache.clear();
+            if let Some(cache) = &mut self.cache {
+                cache.clear();
+            }
         }
         stack
     }

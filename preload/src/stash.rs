@@ -251,21 +251,24 @@ fn hash_stack(frames: &[u64], truncated: bool) -> u64 {
     scramble(scramble(h)) | 1
 }
 
-/// The stack of `frames` (innermost first), interning it on first sight.
+/// The stack of `frames` (innermost first), interning it on first sight; `cache` (if there
+/// is one: it may not have been made for want of memory) remembers it by its hash.
 #[inline]
 pub fn intern(
-    cache: &mut StackCache,
+    mut cache: Option<&mut StackCache>,
     frames: &[u64],
     truncated: bool,
     on_new: &mut impl FnMut(u64, u64, u64),
 ) -> StackRef {
     let h = hash_stack(frames, truncated);
-    let slot = &mut cache.slots[(h >> 52) as usize % CACHE_SLOTS];
-    if slot.0 == h {
-        return StackRef {
-            node: slot.1,
-            truncated,
-        };
+    if let Some(cache) = &mut cache {
+        let slot = cache.slots[(h >> 52) as usize % CACHE_SLOTS];
+        if slot.0 == h {
+            return StackRef {
+                node: slot.1,
+                truncated,
+            };
+        }
     }
     let mut parent = 0;
     for &ip in frames.iter().rev() {
@@ -277,7 +280,9 @@ pub fn intern(
             break;
         }
     }
-    *slot = (h, parent);
+    if let Some(cache) = cache {
+        cache.slots[(h >> 52) as usize % CACHE_SLOTS] = (h, parent);
+    }
     StackRef {
         node: parent,
         truncated,
