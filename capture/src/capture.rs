@@ -286,6 +286,16 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
+    /// The calibration of two (TSC, monotonic nanoseconds) readings.
+    pub fn between(start: (u64, u64), end: (u64, u64)) -> Clock {
+        Clock {
+            start_tsc: start.0,
+            start_ns: start.1,
+            end_tsc: end.0,
+            end_ns: end.1,
+        }
+    }
+
     pub fn ns(&self, time: u64) -> u64 {
         let ticks = (time << memprof_format::TIME_SHIFT).saturating_sub(self.start_tsc);
         let dt = self.end_tsc.saturating_sub(self.start_tsc);

@@ -89,6 +89,10 @@ impl Heap {
             }
         }
         self.live_bytes += block.size;
+        if self.last_alloc.len() <= stream {
+            // A stream met while the capture is being written.
+            self.last_alloc.resize(stream + 1, 0);
+        }
         self.last_alloc[stream] = addr;
         if !self.pending.is_empty() {
             if let Some((t, freer)) = self.pending.remove(&addr) {
@@ -139,12 +143,13 @@ impl Heap {
 
     /// Whether `addr` is `stream`'s most recent allocation (then it no longer is).
     fn took_last(&mut self, stream: usize, addr: u64) -> bool {
-        let last = &mut self.last_alloc[stream];
-        let taken = *last == addr;
-        if taken {
-            *last = 0;
+        match self.last_alloc.get_mut(stream) {
+            Some(last) if *last == addr => {
+                *last = 0;
+                true
+            }
+            _ => false,
         }
-        taken
     }
 
     /// Ends the replay: every block still displaced is lost.

@@ -13,7 +13,8 @@ use std::path::Path;
 
 use memprof_format::{Lifetime, Record, MAX_PATH_BYTES};
 
-use crate::heap::{AllocId, Block, FreeOutcome, Heap};
+use crate::index_builder::Kept;
+use crate::replay::{Change, Replay, Step};
 use crate::series::{Bucket, HeapSeries};
 use crate::tables::append_records;
 use crate::{Capture, Error, EventKind};
@@ -33,13 +34,13 @@ pub struct HeapIndex<'a> {
     /// Per thread stream (in the order of [`Capture::threads`]), the encoded lifetimes, in
     /// pieces that each end at a whole varint, with the stream's chunk they belong to (in
     /// order), so that chunks can be read apart from each other.
-    lifetimes: Vec<Vec<(usize, Cow<'a, [u8]>)>>,
+    pub(crate) lifetimes: Vec<Vec<(usize, Cow<'a, [u8]>)>>,
     /// The heap over time.
     pub series: HeapSeries,
     /// A built index carries copies of the capture's stack, module and marker records, stored
     /// with it so that reading them does not mean reading every record again.
-    copies: Vec<Record<'a>>,
-    stored: bool,
+    pub(crate) copies: Copies<'a>,
+    pub(crate) stored: bool,
 }
 
 impl<'a> HeapIndex<'a> {
@@ -81,7 +82,7 @@ impl<'a> HeapIndex<'a> {
                         lost_frees,
                         lifetimes: vec![Vec::new(); capture.threads.len()],
                         series: HeapSeries::new(0),
-                        copies: Vec::new(),
+                        copies: Copies::None,
                         stored: true,
                     });
                 }
@@ -135,14 +136,32 @@ impl<'a> HeapIndex<'a> {
     ) -> Option<HeapIndex<'a>> {
         // Decoding the records costs about as much as the replay: it goes on in a thread of
         // its own, a batch of events ahead, and keeps the descriptions the index copies.
+        // Batches go back to the reader to be filled again: fresh ones would each be fresh
+        // pages for the kernel to clear.
         std::thread::scope(|scope| {
-            let (batches, received) = std::sync::mpsc::sync_channel(4);
+            let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Step>>(4);
+            let (recycle, empties) = std::sync::mpsc::channel::<Vec<Step>>();
             let reader = scope.spawn(move || {
                 let mut events = crate::events::Events::keeping_descriptions(capture);
                 loop {
-                    let batch: Vec<_> = std::iter::from_fn(|| events.next_located())
-                        .take(BATCH)
-                        .collect();
+                    let mut batch = empties.try_recv().unwrap_or_default();
+                    batch.clear();
+                    while batch.len() < BATCH {
+                        let Some((stream, chunk, e)) = events.next_located() else {
+                            break;
+                        };
+                        let change = match e.kind {
+                            EventKind::Alloc { size, addr, .. } => Change::Alloc { size, addr },
+                            EventKind::Free { addr } => Change::Free { addr },
+                            _ => continue,
+                        };
+                        batch.push(Step {
+                            stream,
+                            chunk,
+                            time: e.time,
+                            change,
+                        });
+                    }
                     let last = batch.len() < BATCH;
                     if batch.is_empty() || batches.send(batch).is_err() || last {
                         break;
@@ -150,133 +169,33 @@ impl<'a> HeapIndex<'a> {
                 }
                 events.descriptions()
             });
-            let index = Self::replay(capture, received.into_iter().flatten(), progress);
+            let streams = capture.threads.len();
+            let skew = crate::summary::skew(capture);
+            let mut replay = Replay::new(streams, skew, capture.ticks(0));
+            let all_chunks: usize = capture.threads.iter().map(|t| t.chunks.len()).sum();
+            // Chunks each stream has reached.
+            let mut reached = vec![0usize; streams];
+            let mut cancelled = false;
+            for (n, batch) in received.iter().enumerate() {
+                for &step in &batch {
+                    reached[step.stream] = reached[step.stream].max(step.chunk + 1);
+                    replay.push(step);
+                }
+                let done = reached.iter().sum::<usize>() as f64 / all_chunks.max(1) as f64;
+                if n % 16 == 15 && !progress(done) {
+                    cancelled = true;
+                    break;
+                }
+                let _ = recycle.send(batch);
+            }
+            drop(received);
             let copies = reader
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            index.map(|index| HeapIndex { copies, ..index })
-        })
-    }
-
-    /// Builds the index from `events`, the located events of `capture` in time order, but for
-    /// the copies of its descriptions.
-    fn replay(
-        capture: &'a Capture,
-        mut events: impl Iterator<Item = (usize, usize, crate::Event<'a>)>,
-        progress: &mut dyn FnMut(f64) -> bool,
-    ) -> Option<HeapIndex<'a>> {
-        let streams = capture.threads.len();
-        let mut heap = Heap::new(streams, crate::summary::skew(capture));
-        let mut codes: Vec<Vec<u64>> = vec![Vec::new(); streams];
-        // Per stream, the number of its first allocation in each of its chunks.
-        let mut chunk_starts: Vec<Vec<usize>> = vec![Vec::new(); streams];
-        let (mut peak_bytes, mut peak_time) = (0, 0);
-        let mut untracked = 0;
-        let mut series = HeapSeries::new(capture.ticks(0));
-        let end = |f: crate::heap::Freed, time: u64, codes: &mut Vec<Vec<u64>>| {
-            let b = f.block;
-            codes[b.id.stream as usize][b.id.ordinal as usize] = Lifetime::Freed {
-                after: time.saturating_sub(b.time),
-                temporary: f.temporary,
-                elsewhere: f.elsewhere,
-            }
-            .code();
-        };
-        let all_chunks: usize = capture.threads.iter().map(|t| t.chunks.len()).sum();
-        // Chunks each stream has reached, and events since progress was last told.
-        let (mut reached, mut since) = (vec![0usize; streams], 0u32);
-        // Events are read this far ahead of their replay, so that the slots of the addresses
-        // they touch are already in cache when their turn comes.
-        const AHEAD: usize = 24;
-        let mut ahead = std::collections::VecDeque::with_capacity(AHEAD);
-        loop {
-            while ahead.len() < AHEAD {
-                let Some((stream, chunk, e)) = events.next() else {
-                    break;
-                };
-                if let EventKind::Alloc { addr, .. } | EventKind::Free { addr } = e.kind {
-                    heap.prefetch(addr);
-                }
-                ahead.push_back((stream, chunk, e));
-            }
-            let Some((stream, chunk, e)) = ahead.pop_front() else {
-                break;
-            };
-            reached[stream] = reached[stream].max(chunk + 1);
-            since += 1;
-            if since == 1 << 16 {
-                since = 0;
-                let done = reached.iter().sum::<usize>() as f64 / all_chunks.max(1) as f64;
-                if !progress(done) {
-                    return None;
-                }
-            }
-            match e.kind {
-                EventKind::Alloc { size, addr, .. } => {
-                    let starts = &mut chunk_starts[stream];
-                    while starts.len() <= chunk {
-                        starts.push(codes[stream].len());
-                    }
-                    let ordinal = codes[stream].len() as u32;
-                    codes[stream].push(Lifetime::Live.code());
-                    let id = AllocId {
-                        stream: stream as u32,
-                        ordinal,
-                    };
-                    let block = Block {
-                        size,
-                        time: e.time,
-                        id,
-                    };
-                    if let Some(f) = heap.alloc(e.time, stream, addr, block) {
-                        end(f, e.time, &mut codes);
-                    } else if heap.live_bytes() > peak_bytes {
-                        (peak_bytes, peak_time) = (heap.live_bytes(), e.time);
-                    }
-                    series.record(e.time, heap.live_bytes(), Some(size));
-                }
-                EventKind::Free { addr } => match heap.free(e.time, stream, addr) {
-                    FreeOutcome::Released(f) => {
-                        end(f, e.time, &mut codes);
-                        series.record(e.time, heap.live_bytes(), None);
-                    }
-                    FreeOutcome::Pending => {}
-                    FreeOutcome::Untracked => untracked += 1,
-                },
-                _ => {}
-            }
-        }
-        heap.finish();
-        for (b, time) in &heap.lost {
-            codes[b.id.stream as usize][b.id.ordinal as usize] = Lifetime::Lost {
-                after: time.saturating_sub(b.time),
-            }
-            .code();
-        }
-        let lifetimes = codes
-            .iter()
-            .zip(&chunk_starts)
-            .map(|(codes, starts)| {
-                let ends = starts.iter().skip(1).copied().chain([codes.len()]);
-                let chunks = starts.iter().zip(ends).enumerate();
-                chunks
-                    .flat_map(|(chunk, (&from, to))| {
-                        encode_pieces(&codes[from..to])
-                            .into_iter()
-                            .map(move |p| (chunk, Cow::Owned(p)))
-                    })
-                    .collect()
+            (!cancelled).then(|| HeapIndex {
+                copies: Copies::Borrowed(copies),
+                ..replay.finish()
             })
-            .collect();
-        Some(HeapIndex {
-            peak_bytes,
-            peak_time,
-            untracked_frees: untracked + heap.untracked_frees(),
-            lost_frees: heap.lost.len() as u64,
-            lifetimes,
-            series,
-            copies: Vec::new(),
-            stored: false,
         })
     }
 
@@ -306,8 +225,13 @@ impl<'a> HeapIndex<'a> {
             width: self.series.width,
             data,
         });
+        let copies: Box<dyn Iterator<Item = Record<'_>>> = match &self.copies {
+            Copies::None => Box::new(std::iter::empty()),
+            Copies::Borrowed(records) => Box::new(records.iter().copied()),
+            Copies::Owned(kept) => Box::new(kept.iter().map(Kept::record)),
+        };
         let records = std::iter::once(head)
-            .chain(self.copies.iter().copied())
+            .chain(copies)
             .chain(pieces)
             .chain(series);
         append_records(path, records)
@@ -327,6 +251,17 @@ impl<'a> HeapIndex<'a> {
     }
 }
 
+/// The copies of the capture's description records an index carries (see
+/// [`crate::events::is_description`]).
+pub(crate) enum Copies<'a> {
+    /// None: the index was read from the capture, which has them already.
+    None,
+    /// Borrowed from the capture it was built from.
+    Borrowed(Vec<Record<'a>>),
+    /// Kept while the capture was being written.
+    Owned(Vec<Kept>),
+}
+
 /// Reads varints until the bytes end.
 struct Varints<'b>(&'b [u8]);
 
@@ -342,7 +277,7 @@ impl Iterator for Varints<'_> {
 }
 
 /// Encodes values as varints, in pieces small enough for one record.
-fn encode_pieces(codes: &[u64]) -> Vec<Vec<u8>> {
+pub(crate) fn encode_pieces(codes: &[u64]) -> Vec<Vec<u8>> {
     let mut pieces = Vec::new();
     let mut cur = Vec::with_capacity(MAX_PATH_BYTES);
     for &c in codes {

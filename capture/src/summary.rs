@@ -71,5 +71,10 @@ impl Summary {
 /// little under a hypervisor. Ten microseconds is far more than either and far less than the
 /// time it takes a program to free a block and reuse its address on purpose.
 pub(crate) fn skew(capture: &Capture) -> u64 {
-    capture.ticks(10_000).saturating_sub(capture.ticks(0))
+    skew_of(capture.clock())
+}
+
+/// [`skew`] by `clock`.
+pub(crate) fn skew_of(clock: crate::capture::Clock) -> u64 {
+    clock.ticks(10_000).saturating_sub(clock.ticks(0))
 }

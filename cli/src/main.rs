@@ -7,6 +7,7 @@
 mod cli;
 mod cmd;
 mod elf;
+mod indexing;
 mod preload;
 mod symbolize;
 mod timespec;

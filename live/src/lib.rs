@@ -19,12 +19,14 @@
 
 mod collector;
 mod heap;
+mod indexer;
 mod names;
 mod order;
 mod snapshot;
 mod tail;
 
 pub use collector::{ClockReading, Collector, POLL_BUDGET};
+pub use indexer::LiveIndex;
 pub use snapshot::{FunctionRow, Snapshot, State};
 pub use tail::Recording;
 

@@ -56,9 +56,18 @@ pub struct Polled {
     pub behind: Option<u64>,
 }
 
+/// Where a record was read: its thread, and which of the thread's chunks (0: its first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub thread: ThreadId,
+    pub chunk: usize,
+}
+
 struct Cursor {
     tid: u32,
     seq: u32,
+    /// How many of the thread's chunks come before this one.
+    nth: usize,
     /// Bytes of records already read.
     read: usize,
     state: ChunkState,
@@ -79,6 +88,8 @@ pub struct Tail {
     open: Vec<usize>,
     buf: Vec<u8>,
     corrupt_chunks: u64,
+    /// Chunks found so far per thread id.
+    chunks_of: std::collections::HashMap<u32, usize>,
 }
 
 impl Tail {
@@ -92,6 +103,7 @@ impl Tail {
             open: Vec::new(),
             buf: Vec::new(),
             corrupt_chunks: 0,
+            chunks_of: Default::default(),
         })
     }
 
@@ -104,6 +116,17 @@ impl Tail {
         self.corrupt_chunks
     }
 
+    /// Every chunk of the threads' records found so far, in file order, with its thread and
+    /// the bytes of records read of it.
+    pub fn chunks_read(&self) -> Vec<(ThreadId, usize)> {
+        self.cursors
+            .iter()
+            .flatten()
+            .filter(|c| c.tid != MARKS_TID)
+            .map(|c| (ThreadId(c.tid), c.read))
+            .collect()
+    }
+
     /// Reads the header again and passes the records committed since the last poll to
     /// `sink`, each thread's in its order, chunk by chunk until about `budget` bytes were
     /// read.
@@ -111,6 +134,15 @@ impl Tail {
         &mut self,
         budget: usize,
         sink: &mut impl FnMut(ThreadId, &Record<'_>),
+    ) -> Result<Polled, Error> {
+        self.poll_located(budget, &mut |at, rec| sink(at.thread, rec))
+    }
+
+    /// [`Tail::poll`], telling also which of its thread's chunks each record is in.
+    pub fn poll_located(
+        &mut self,
+        budget: usize,
+        sink: &mut impl FnMut(Located, &Record<'_>),
     ) -> Result<Polled, Error> {
         if self.file.is_none() {
             self.file = open_file(&self.path)?;
@@ -217,9 +249,13 @@ impl Tail {
                 }
             }
             let base = read_u64(&head, chunk::BASE_TIME).unwrap_or(0);
+            let count = self.chunks_of.entry(tid).or_default();
+            let nth = *count;
+            *count += 1;
             self.cursors.push(Some(Cursor {
                 tid,
                 seq,
+                nth,
                 read: 0,
                 state: ChunkState::new(base),
                 // `memprof mark` writes its chunk whole before the magic: one read finishes it.
@@ -235,7 +271,7 @@ impl Tail {
     fn read_chunk(
         &mut self,
         index: usize,
-        sink: &mut impl FnMut(ThreadId, &Record<'_>),
+        sink: &mut impl FnMut(Located, &Record<'_>),
     ) -> Result<(u64, usize), Error> {
         let start = chunk_offset(index);
         let mut used = [0u8; 4];
@@ -257,13 +293,16 @@ impl Tail {
             error,
         })?;
         let c = self.cursors[index].as_mut().expect("checked above");
-        let tid = ThreadId(c.tid);
+        let at = Located {
+            thread: ThreadId(c.tid),
+            chunk: c.nth,
+        };
         let mut pos = 0;
         let mut records = 0;
         while pos < got {
             match decode(&self.buf[pos..got], &mut c.state) {
                 Ok(Some((rec, n))) => {
-                    sink(tid, &rec);
+                    sink(at, &rec);
                     pos += n;
                     records += 1;
                 }

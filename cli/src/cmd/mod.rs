@@ -5,7 +5,7 @@ mod export;
 mod mark;
 mod pprof;
 mod report;
-mod run;
+pub(crate) mod run;
 mod timeline;
 mod top;
 mod tree;

@@ -21,9 +21,13 @@ use memprof_capture::units;
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (mut child, launched) = launch(&args, |_| {})?;
     let _signals = SignalForwarding::install();
+    // The summary needs the heap index, which is built while the program runs.
+    let indexing = (!args.quiet)
+        .then(|| crate::indexing::Indexing::start(&launched.path))
+        .flatten();
     let status = child.wait()?;
     let sealed = seal(&launched.path, status.code(), status.signal());
-    conclude(&args, &launched, sealed)?;
+    conclude(&args, &launched, sealed, indexing)?;
     Ok(exit_status(status))
 }
 
@@ -136,6 +140,7 @@ pub fn conclude(
     args: &RunArgs,
     launched: &Launched,
     sealed: std::io::Result<bool>,
+    indexing: Option<crate::indexing::Indexing>,
 ) -> anyhow::Result<()> {
     let path = &launched.path;
     match sealed {
@@ -149,7 +154,9 @@ pub fn conclude(
                 // The summary needs the heap index; building it first copies the stack and
                 // module records beside it, which spares symbolization a pass over every
                 // record.
-                crate::symbolize::open_indexed(path)?;
+                if !indexing.is_some_and(|i| i.finish(path)) {
+                    crate::symbolize::open_indexed(path)?;
+                }
             }
             if !args.no_symbols {
                 for p in std::iter::once(path).chain(&children) {

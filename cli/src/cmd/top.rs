@@ -88,7 +88,7 @@ pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
     }
     let (status, sealed) = waiter.join().expect("the waiting thread does not panic");
     let status = status?;
-    run::conclude(&args.run, &launched, sealed)?;
+    run::conclude(&args.run, &launched, sealed, None)?;
     if std::fs::metadata(&output).is_ok_and(|m| m.len() > 0) {
         eprintln!("memprof: the program's output: {}", output.display());
     } else {

@@ -9,7 +9,7 @@ use memprof_capture::{Capture, EventKind, ThreadId};
 use memprof_live::{ClockReading, Collector, FunctionRow, Snapshot, State};
 use memprof_tests::{memprof, Scratch};
 
-fn clock() -> ClockReading {
+pub(crate) fn clock() -> ClockReading {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -6,6 +6,7 @@ mod crash;
 mod exec;
 mod fork;
 mod hooks;
+mod index;
 mod languages;
 mod live;
 mod mark;

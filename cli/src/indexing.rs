@@ -1,0 +1,67 @@
+//! The heap index of `memprof run`'s capture, built while the program runs: the summary at
+//! the end needs it, and building it afterwards would mean replaying every event then.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use memprof_capture::Capture;
+use memprof_live::{ClockReading, LiveIndex};
+
+/// How long a recorded thread may be held up between stamping a record and committing it
+/// for the index built during the run to be kept; past that it is built again at the end.
+const HOLDBACK_NS: u64 = 200_000_000;
+
+/// Records read in one poll above which the next poll follows at once.
+const BUSY: u64 = 50_000;
+
+/// Follows a capture in a thread of its own.
+pub struct Indexing {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Option<LiveIndex>>,
+}
+
+impl Indexing {
+    /// Starts following the capture at `path`, which its program is about to write.
+    pub fn start(path: &Path) -> Option<Indexing> {
+        let clock = Box::new(|| ClockReading {
+            tsc: crate::cmd::run::tsc(),
+            mono_ns: crate::cmd::run::clock_ns(),
+        });
+        let mut live = LiveIndex::open(path, clock, HOLDBACK_NS).ok()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("memprof-index".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Acquire) {
+                    match live.poll() {
+                        Ok(n) if n >= BUSY => {}
+                        Ok(_) => std::thread::sleep(Duration::from_millis(5)),
+                        Err(_) => return None,
+                    }
+                }
+                Some(live)
+            })
+            .ok()?;
+        Some(Indexing { stop, thread })
+    }
+
+    /// Once the program ended and its capture was sealed: appends the index to the capture
+    /// at `path`, if it could be built here. Returns whether it was.
+    pub fn finish(self, path: &Path) -> bool {
+        self.stop.store(true, Ordering::Release);
+        let Ok(Some(live)) = self.thread.join() else {
+            return false;
+        };
+        let Ok(capture) = Capture::open(path) else {
+            return false;
+        };
+        match live.finish(&capture) {
+            Some(index) => index.append_to(path).is_ok(),
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The heap index of a capture, built while its program runs.
+//!
+//! `memprof run` would otherwise replay every event once the program ended, before it can
+//! print the summary; following the capture as it is written, on a core the program leaves
+//! idle, has the index ready about when the program ends.
+//!
+//! Events are handed to the replay in time order up to a watermark some time behind the
+//! newest record read, when every older record has normally been committed. A record that
+//! comes later than that (its thread was descheduled for longer between stamping and
+//! committing it) would have to go before events already replayed: the index is then given
+//! up, and built from the sealed capture as before. So is one whose records read here differ
+//! in any way from the sealed capture's.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::path::Path;
+
+use memprof_capture::{Capture, Change, HeapIndex, IndexBuilder, StreamId, ThreadId};
+use memprof_format::{Record, TIME_SHIFT};
+
+use crate::collector::ClockReading;
+use crate::tail::{Located, Tail};
+use crate::Error;
+
+/// Bytes of records read per poll at most.
+const BUDGET: usize = 64 << 20;
+
+#[derive(Clone, Copy)]
+struct Pending {
+    time: u64,
+    chunk: usize,
+    change: Change,
+}
+
+/// Builds the heap index of a capture while it is being written.
+pub struct LiveIndex {
+    tail: Tail,
+    clock: Box<dyn FnMut() -> ClockReading + Send>,
+    /// How long a record may take between its time stamp and its commit.
+    holdback_ns: u64,
+    state: Option<Building>,
+    /// A record came too late, or the capture could not be read: no index.
+    given_up: bool,
+}
+
+struct Building {
+    builder: IndexBuilder,
+    /// Per stream, its events not yet replayed, in its order.
+    queues: Vec<VecDeque<Pending>>,
+    tids: Vec<ThreadId>,
+    /// The first pending event of each stream that has one.
+    heads: BinaryHeap<Reverse<(u64, ThreadId, u32)>>,
+    /// Every event stamped before this was replayed.
+    released: u64,
+    newest: u64,
+    holdback: u64,
+    late: bool,
+}
+
+impl LiveIndex {
+    /// Follows the capture at `path` (which its program may not have created yet), telling
+    /// time with `clock`, for records that take at most `holdback_ns` between their time
+    /// stamp and their commit.
+    pub fn open(
+        path: &Path,
+        clock: Box<dyn FnMut() -> ClockReading + Send>,
+        holdback_ns: u64,
+    ) -> Result<LiveIndex, Error> {
+        Ok(LiveIndex {
+            tail: Tail::open(path)?,
+            clock,
+            holdback_ns,
+            state: None,
+            given_up: false,
+        })
+    }
+
+    /// Reads the records committed since the last poll and replays the events old enough.
+    /// Returns how many records it read.
+    pub fn poll(&mut self) -> Result<u64, Error> {
+        if self.given_up {
+            return Ok(0);
+        }
+        let result = self.read(false);
+        if result.is_err() {
+            self.given_up = true;
+        }
+        result
+    }
+
+    /// After the program ended and its capture was sealed: reads what is left and returns
+    /// the index of `capture`, the sealed capture, unless it was given up.
+    pub fn finish(mut self, capture: &Capture) -> Option<HeapIndex<'static>> {
+        if self.given_up || self.read(true).is_err() || self.tail.corrupt_chunks() > 0 {
+            return None;
+        }
+        let state = self.state?;
+        if state.late {
+            return None;
+        }
+        state.builder.finish(capture, &self.tail.chunks_read())
+    }
+
+    fn read(&mut self, last: bool) -> Result<u64, Error> {
+        if self.state.is_none() {
+            // The header first: the replay needs the recording's start.
+            self.tail.poll(0, &mut |_, _| {})?;
+            let r = self.tail.recording();
+            if r.start_tsc == 0 {
+                return Ok(0);
+            }
+            let now = (self.clock)();
+            let builder = IndexBuilder::new((r.start_tsc, r.start_mono_ns), (now.tsc, now.mono_ns));
+            let ticks_per_ns = now.tsc.saturating_sub(r.start_tsc) as f64
+                / now.mono_ns.saturating_sub(r.start_mono_ns).max(1) as f64;
+            let holdback = (self.holdback_ns as f64 * ticks_per_ns.clamp(0.1, 100.0)) as u64;
+            self.state = Some(Building {
+                builder,
+                queues: Vec::new(),
+                tids: Vec::new(),
+                heads: BinaryHeap::new(),
+                released: 0,
+                newest: 0,
+                holdback: holdback >> TIME_SHIFT,
+                late: false,
+            });
+        }
+        let state = self.state.as_mut().expect("made above");
+        let mut records = 0;
+        loop {
+            let polled = self
+                .tail
+                .poll_located(BUDGET, &mut |at, rec| state.take(at, rec))?;
+            records += polled.records;
+            if !last {
+                let mut watermark = state.newest.saturating_sub(state.holdback);
+                if let Some(unread) = polled.behind {
+                    watermark = watermark.min(unread);
+                }
+                state.release(watermark);
+                return Ok(records);
+            }
+            if polled.records == 0 && polled.behind.is_none() {
+                state.release(u64::MAX);
+                return Ok(records);
+            }
+        }
+    }
+}
+
+impl Building {
+    fn take(&mut self, at: Located, rec: &Record) {
+        let stream = self.builder.stream(at.thread);
+        let chunk = at.chunk;
+        let mut push = |time: u64, change| {
+            self.push(
+                stream,
+                at.thread,
+                Pending {
+                    time,
+                    chunk,
+                    change,
+                },
+            )
+        };
+        match *rec {
+            Record::Alloc {
+                time, size, addr, ..
+            } => push(time, Change::Alloc { size, addr }),
+            Record::Free { time, addr }
+            | Record::ReallocFree {
+                time, old: addr, ..
+            } => push(time, Change::Free { addr }),
+            Record::Realloc {
+                time,
+                done,
+                size,
+                old,
+                new,
+                ..
+            } => {
+                push(time, Change::Free { addr: old });
+                push(done, Change::Alloc { size, addr: new });
+            }
+            _ => self.builder.describe(stream, rec),
+        }
+    }
+
+    fn push(&mut self, stream: StreamId, tid: ThreadId, e: Pending) {
+        let s = stream.0 as usize;
+        if self.queues.len() <= s {
+            self.queues.resize_with(s + 1, VecDeque::new);
+            self.tids.resize(s + 1, ThreadId(0));
+        }
+        self.tids[s] = tid;
+        // Events before the watermark have been replayed: this one cannot go before them.
+        self.late |= e.time < self.released;
+        self.newest = self.newest.max(e.time);
+        if self.queues[s].is_empty() {
+            self.heads.push(Reverse((e.time, tid, stream.0)));
+        }
+        self.queues[s].push_back(e);
+    }
+
+    /// Replays every pending event stamped before `watermark`, merging the streams as the
+    /// sealed capture's events are merged (by time, then thread id).
+    fn release(&mut self, watermark: u64) {
+        if self.late {
+            return;
+        }
+        while let Some(&Reverse((time, tid, s))) = self.heads.peek() {
+            if time >= watermark {
+                break;
+            }
+            self.heads.pop();
+            let queue = &mut self.queues[s as usize];
+            let e = queue.pop_front().expect("a stream with a head has events");
+            self.builder.change(StreamId(s), e.chunk, e.time, e.change);
+            if let Some(next) = queue.front() {
+                self.heads.push(Reverse((next.time, tid, s)));
+            }
+        }
+        self.released = self.released.max(watermark);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn building() -> Building {
+        Building {
+            builder: IndexBuilder::new((0, 0), (1_000, 1_000)),
+            queues: Vec::new(),
+            tids: Vec::new(),
+            heads: BinaryHeap::new(),
+            released: 0,
+            newest: 0,
+            holdback: 0,
+            late: false,
+        }
+    }
+
+    fn free(b: &mut Building, tid: u32, time: u64) {
+        let stream = b.builder.stream(ThreadId(tid));
+        let change = Change::Free { addr: time };
+        b.push(
+            stream,
+            ThreadId(tid),
+            Pending {
+                time,
+                chunk: 0,
+                change,
+            },
+        );
+    }
+
+    fn held(b: &Building) -> Vec<u64> {
+        let mut times: Vec<u64> = b.queues.iter().flatten().map(|e| e.time).collect();
+        times.sort();
+        times
+    }
+
+    #[test]
+    fn events_wait_for_the_watermark_and_older_ones_after_it_give_the_index_up() {
+        let mut b = building();
+        free(&mut b, 1, 10);
+        free(&mut b, 2, 15);
+        free(&mut b, 1, 20);
+        free(&mut b, 2, 60);
+        b.release(50);
+        assert_eq!(held(&b), [60]);
+        // Stamped at or after the watermark: still in time.
+        free(&mut b, 1, 50);
+        free(&mut b, 1, 55);
+        assert!(!b.late);
+        b.release(58);
+        assert_eq!(held(&b), [60]);
+        // Another thread's record stamped before events already replayed.
+        free(&mut b, 3, 57);
+        assert!(b.late);
+        // Nothing more is replayed once the order is lost.
+        b.release(u64::MAX);
+        assert_eq!(held(&b), [57, 60]);
+    }
+
+    #[test]
+    fn a_thread_with_nothing_pending_does_not_hold_the_others_back() {
+        let mut b = building();
+        free(&mut b, 1, 5);
+        b.release(10);
+        free(&mut b, 2, 30);
+        free(&mut b, 2, 31);
+        b.release(31);
+        assert_eq!(held(&b), [31]);
+        assert!(!b.late);
+    }
+}

@@ -1,0 +1,105 @@
+//! The heap index `memprof run` builds while the program runs is the index a replay of the
+//! sealed capture builds.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use memprof_capture::{Capture, HeapIndex};
+use memprof_live::LiveIndex;
+use memprof_tests::{memprof, summary_of, Scratch};
+
+/// Records `program args` with `memprof run -q` (which builds no index) while a
+/// [`LiveIndex`] follows the capture; returns the capture and the live index's verdict.
+fn record_following(
+    s: &Scratch,
+    name: &str,
+    program: &std::path::Path,
+    args: &[&str],
+) -> std::path::PathBuf {
+    let capture = s.path(&format!("{name}.mprof"));
+    let mut child = Command::new(memprof())
+        .args(["run", "-q", "--no-symbols", "-o"])
+        .arg(&capture)
+        .arg("--")
+        .arg(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run memprof");
+    // A holdback no scheduler delay reaches, so that the index is never given up here.
+    let mut live =
+        LiveIndex::open(&capture, Box::new(crate::live::clock), 60_000_000_000).expect("open");
+    while child.try_wait().expect("wait").is_none() {
+        live.poll().expect("poll");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(child.wait().expect("wait").success());
+
+    let sealed = Capture::open(&capture).expect("open the capture");
+    assert!(!HeapIndex::is_in(&sealed));
+    let index = live
+        .finish(&sealed)
+        .expect("the live index takes every record of the sealed capture");
+    let rebuilt = s.path(&format!("{name}.rebuilt.mprof"));
+    std::fs::copy(&capture, &rebuilt).expect("copy");
+    index.append_to(&capture).expect("append the live index");
+    let copy = Capture::open(&rebuilt).expect("open the copy");
+    HeapIndex::build(&copy)
+        .append_to(&rebuilt)
+        .expect("append the built index");
+    assert!(
+        std::fs::read(&capture).unwrap() == std::fs::read(&rebuilt).unwrap(),
+        "the index built during the run differs from the one built after it"
+    );
+    capture
+}
+
+#[test]
+fn index_built_during_a_threaded_run_is_the_replay_of_its_capture() {
+    let s = Scratch::new("index-handoff");
+    let prog = s.c("handoff.c", &[]);
+    let capture = record_following(&s, "handoff", &prog, &["100000"]);
+    let summary = summary_of(&capture);
+    // 200,000 handed over, 66,667 of them grown, 100,000 of the main thread's own, and
+    // libc's thread set-up.
+    assert!(summary.n("allocations") >= 366_667, "{summary:?}");
+    assert_eq!(summary.n("allocations") - summary.n("frees"), 10);
+    assert_eq!(summary.n("leaked_blocks"), 10);
+    assert!(summary.n("cross_thread_frees") >= 199_990, "{summary:?}");
+}
+
+#[test]
+fn index_built_during_a_run_with_address_reuse_is_the_replay_of_its_capture() {
+    let s = Scratch::new("index-churn");
+    let prog = s.c("churn.c", &[]);
+    record_following(&s, "churn", &prog, &[]);
+}
+
+#[test]
+fn memprof_run_prints_the_figures_of_the_index_it_built_during_the_run() {
+    let s = Scratch::new("index-run");
+    let prog = s.c("handoff.c", &[]);
+    let r = s.record("handoff", &[], &prog, &["20000"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let capture = Capture::open(&r.capture).expect("open");
+    let stored = HeapIndex::of(&capture);
+    assert!(stored.is_stored());
+    let built = HeapIndex::build(&capture);
+    assert_eq!(
+        (
+            stored.peak_bytes,
+            stored.peak_time,
+            stored.untracked_frees,
+            stored.lost_frees
+        ),
+        (
+            built.peak_bytes,
+            built.peak_time,
+            built.untracked_frees,
+            built.lost_frees
+        )
+    );
+    assert_eq!(stored.series, built.series);
+    let printed = r.stderr();
+    assert!(printed.contains("in 10 blocks"), "{printed}");
+}
