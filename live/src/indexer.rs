@@ -22,8 +22,9 @@ use crate::collector::ClockReading;
 use crate::tail::{Located, Tail};
 use crate::Error;
 
-/// Bytes of records read per poll at most.
-const BUDGET: usize = 64 << 20;
+/// Bytes of records read per poll at most (give or take a chunk): what the events held
+/// between polls take is about eight times that.
+const BUDGET: usize = 4 << 20;
 
 #[derive(Clone, Copy)]
 struct Pending {
@@ -55,6 +56,8 @@ struct Building {
     newest: u64,
     holdback: u64,
     late: bool,
+    /// The stream of the last record's thread.
+    last: Option<(ThreadId, StreamId)>,
 }
 
 impl LiveIndex {
@@ -123,6 +126,7 @@ impl LiveIndex {
                 newest: 0,
                 holdback: holdback >> TIME_SHIFT,
                 late: false,
+                last: None,
             });
         }
         let state = self.state.as_mut().expect("made above");
@@ -132,25 +136,39 @@ impl LiveIndex {
                 .tail
                 .poll_located(BUDGET, &mut |at, rec| state.take(at, rec))?;
             records += polled.records;
-            if !last {
-                let mut watermark = state.newest.saturating_sub(state.holdback);
-                if let Some(unread) = polled.behind {
-                    watermark = watermark.min(unread);
-                }
-                state.release(watermark);
-                return Ok(records);
+            let drained = last && polled.records == 0 && polled.behind.is_none();
+            let mut watermark = if drained {
+                u64::MAX
+            } else {
+                state.newest.saturating_sub(state.holdback)
+            };
+            if let Some(unread) = polled.behind {
+                watermark = watermark.min(unread);
             }
-            if polled.records == 0 && polled.behind.is_none() {
-                state.release(u64::MAX);
+            state.release(watermark);
+            if !last || drained {
                 return Ok(records);
             }
         }
+    }
+
+    /// About how much of what was written so far has been read: from 0 to 1.
+    pub fn progress(&self) -> f64 {
+        self.tail.progress()
     }
 }
 
 impl Building {
     fn take(&mut self, at: Located, rec: &Record) {
-        let stream = self.builder.stream(at.thread);
+        // Records come a chunk at a time.
+        let stream = match self.last {
+            Some((tid, stream)) if tid == at.thread => stream,
+            _ => {
+                let stream = self.builder.stream(at.thread);
+                self.last = Some((at.thread, stream));
+                stream
+            }
+        };
         let chunk = at.chunk;
         let mut push = |time: u64, change| {
             self.push(
@@ -208,14 +226,25 @@ impl Building {
         if self.late {
             return;
         }
-        while let Some(&Reverse((time, tid, s))) = self.heads.peek() {
+        while let Some(Reverse((time, tid, s))) = self.heads.pop() {
             if time >= watermark {
+                self.heads.push(Reverse((time, tid, s)));
                 break;
             }
-            self.heads.pop();
+            // The stream's events go on being the oldest until the next stream's head.
+            let until = self
+                .heads
+                .peek()
+                .map_or((watermark, ThreadId(0)), |Reverse((t, id, _))| (*t, *id))
+                .min((watermark, ThreadId(0)));
             let queue = &mut self.queues[s as usize];
-            let e = queue.pop_front().expect("a stream with a head has events");
-            self.builder.change(StreamId(s), e.chunk, e.time, e.change);
+            while let Some(e) = queue.front() {
+                if (e.time, tid) >= until {
+                    break;
+                }
+                self.builder.change(StreamId(s), e.chunk, e.time, e.change);
+                queue.pop_front();
+            }
             if let Some(next) = queue.front() {
                 self.heads.push(Reverse((next.time, tid, s)));
             }
@@ -238,6 +267,7 @@ mod tests {
             newest: 0,
             holdback: 0,
             late: false,
+            last: None,
         }
     }
 

@@ -116,6 +116,25 @@ impl Tail {
         self.corrupt_chunks
     }
 
+    /// About how much of the file's records have been read, from 0 to 1 (chunks are mostly
+    /// full, so the file's length is close to what there is to read).
+    pub fn progress(&self) -> f64 {
+        let Some(len) = self
+            .file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.len())
+        else {
+            return 0.0;
+        };
+        let read: usize = self.cursors.iter().flatten().map(|c| c.read).sum();
+        let records = len.saturating_sub(HEADER_SIZE as u64);
+        if records == 0 {
+            return 1.0;
+        }
+        (read as f64 / records as f64).min(1.0)
+    }
+
     /// Every chunk of the threads' records found so far, in file order, with its thread and
     /// the bytes of records read of it.
     pub fn chunks_read(&self) -> Vec<(ThreadId, usize)> {
