@@ -23,11 +23,14 @@ impl<V: Copy + Default> AddrMap<V> {
         self.slots.len() - 1
     }
 
-    /// Home slot: a multiplicative hash of the address. Frees come in an order unrelated to
-    /// addresses, so every lookup is a cache miss whatever the hash; [`AddrMap::prefetch`]
-    /// hides it instead.
+    /// Home slot. Blocks allocated one after another tend to lie side by side, and are
+    /// often freed in the same order (a container's elements): the slots of one 4 KiB page
+    /// of addresses are kept together, by their 16-byte granule in the page, so that such
+    /// runs go through the table in order instead of missing the cache at every step; pages
+    /// are scattered by a multiplicative hash. [`AddrMap::prefetch`] hides the misses left.
     fn home(&self, addr: u64) -> usize {
-        ((addr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) as usize & self.mask()
+        let page = (addr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 24;
+        ((page << 8) as usize | ((addr >> 4) & 0xff) as usize) & self.mask()
     }
 
     /// Starts loading the slot where `addr` would be, for a lookup a little later.
