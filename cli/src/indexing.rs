@@ -24,7 +24,15 @@ const BUSY: u64 = 50_000;
 /// Follows a capture in a thread of its own.
 pub struct Indexing {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Option<LiveIndex>>,
+    /// `None` once joined.
+    thread: Option<JoinHandle<Option<LiveIndex>>>,
+}
+
+impl Drop for Indexing {
+    /// Not finished (the program recorded nothing): the thread stops at its next poll.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
 }
 
 impl Indexing {
@@ -51,14 +59,17 @@ impl Indexing {
                 Some(live)
             })
             .ok()?;
-        Some(Indexing { stop, thread })
+        Some(Indexing {
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// Once the program ended and its capture was sealed: appends the index to the capture
     /// at `path`, if it could be built here. Returns whether it was.
-    pub fn finish(self, path: &Path) -> bool {
+    pub fn finish(mut self, path: &Path) -> bool {
         self.stop.store(true, Ordering::Release);
-        let Ok(Some(live)) = self.thread.join() else {
+        let Some(Ok(Some(live))) = self.thread.take().map(JoinHandle::join) else {
             return false;
         };
         // A program that kept every core busy left the index far behind: the build after
