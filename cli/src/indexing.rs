@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -23,15 +23,33 @@ const BUSY: u64 = 50_000;
 
 /// Follows a capture in a thread of its own.
 pub struct Indexing {
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     /// `None` once joined.
     thread: Option<JoinHandle<Option<LiveIndex>>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// The thread's kernel id once it runs at idle priority. It goes back to the normal
+    /// priority to stop, as on a busy machine an idle thread could wait long to run again.
+    idle: Mutex<Option<libc::pid_t>>,
+}
+
+impl Shared {
+    fn stop(&self) {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        self.stop.store(true, Ordering::Release);
+        if let Some(tid) = *idle {
+            crate::cmd::run::normal_priority(tid);
+        }
+    }
 }
 
 impl Drop for Indexing {
     /// Not finished (the program recorded nothing): the thread stops at its next poll.
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
+        self.shared.stop();
     }
 }
 
@@ -43,24 +61,33 @@ impl Indexing {
             mono_ns: crate::cmd::run::clock_ns(),
         });
         let mut live = LiveIndex::open(path, clock, HOLDBACK_NS).ok()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
+        let shared = Arc::new(Shared::default());
+        let ours = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("memprof-index".into())
             .spawn(move || {
-                lower_priority();
-                while !stopped.load(Ordering::Acquire) {
+                {
+                    let mut idle = ours.idle.lock().unwrap_or_else(|e| e.into_inner());
+                    if !ours.stop.load(Ordering::Acquire) {
+                        crate::cmd::run::idle_priority();
+                        *idle = Some(crate::cmd::run::gettid());
+                    }
+                }
+                let mut failed = false;
+                while !failed && !ours.stop.load(Ordering::Acquire) {
                     match live.poll() {
                         Ok(n) if n >= BUSY => {}
                         Ok(_) => std::thread::sleep(Duration::from_millis(5)),
-                        Err(_) => return None,
+                        Err(_) => failed = true,
                     }
                 }
-                Some(live)
+                // Its id may name another thread once it has exited.
+                *ours.idle.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                (!failed).then_some(live)
             })
             .ok()?;
         Some(Indexing {
-            stop,
+            shared,
             thread: Some(thread),
         })
     }
@@ -68,7 +95,7 @@ impl Indexing {
     /// Once the program ended and its capture was sealed: appends the index to the capture
     /// at `path`, if it could be built here. Returns whether it was.
     pub fn finish(mut self, path: &Path) -> bool {
-        self.stop.store(true, Ordering::Release);
+        self.shared.stop();
         let Some(Ok(Some(live))) = self.thread.take().map(JoinHandle::join) else {
             return false;
         };
@@ -85,17 +112,5 @@ impl Indexing {
             Some(index) => index.append_to(path).is_ok(),
             None => false,
         }
-    }
-}
-
-/// Makes the calling thread yield to the program whenever they compete for a core, so that
-/// following the capture never slows the program down; what the index does not get done
-/// during the run is done at the end.
-fn lower_priority() {
-    // SAFETY: gettid has no preconditions; setpriority on the caller's own thread id only
-    // changes its nice value, and a failure leaves it as it was.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
     }
 }

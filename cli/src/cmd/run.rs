@@ -425,3 +425,26 @@ impl Drop for SignalForwarding {
         }
     }
 }
+
+/// Puts the calling thread in `SCHED_IDLE`: it runs only when a CPU would otherwise idle.
+/// What follows the capture then never slows the program; when the program keeps every CPU
+/// busy, it falls behind and catches up when it can.
+pub(crate) fn idle_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+}
+
+/// Puts thread `tid` of this process back in the normal scheduling class.
+pub(crate) fn normal_priority(tid: libc::pid_t) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param; a thread id that has exited makes the call
+    // fail with ESRCH and change nothing.
+    unsafe { libc::sched_setscheduler(tid, libc::SCHED_OTHER, &param) };
+}
+
+/// The calling thread's kernel id.
+pub(crate) fn gettid() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}

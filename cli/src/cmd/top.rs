@@ -108,7 +108,7 @@ const HOST: Host = Host {
         tsc: run::tsc(),
         mono_ns: run::clock_ns(),
     },
-    stand_back: idle_priority,
+    stand_back: run::idle_priority,
     stop_program: |force| run::signal_child(if force { libc::SIGKILL } else { libc::SIGTERM }),
     program_ended: || PROGRAM_ENDED.load(Ordering::Relaxed),
     wait_for_input,
@@ -144,12 +144,3 @@ fn wait_for_input(timeout: Duration) -> std::io::Result<bool> {
 
 /// Set by the thread that waits for the program.
 static PROGRAM_ENDED: AtomicBool = AtomicBool::new(false);
-
-/// Puts the calling thread in `SCHED_IDLE`: it runs only when a CPU would otherwise idle.
-/// The live view then never slows the program; when the program keeps every CPU busy, the
-/// view falls behind and catches up when it can.
-fn idle_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
-}
