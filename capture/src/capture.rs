@@ -52,6 +52,9 @@ pub struct Capture {
     pub(crate) symbol_chunks: Vec<ThreadChunks>,
     /// Chunks of markers set from outside the program ([`memprof_format::MARKS_TID`]).
     pub(crate) mark_chunks: Vec<ThreadChunks>,
+    /// Where the file ends in the middle of committed records (it was cut, or copied while
+    /// being written).
+    cut_at: Option<u64>,
 }
 
 impl Capture {
@@ -120,7 +123,8 @@ impl Capture {
         if u32::from(b[h::TIME_SHIFT]) != memprof_format::TIME_SHIFT {
             return Err(corrupt("unexpected time unit", h::TIME_SHIFT as u64));
         }
-        let (tables, threads): (Vec<_>, Vec<_>) = index_chunks(b).into_iter().partition(|t| {
+        let (chunks, cut_at) = index_chunks(b);
+        let (tables, threads): (Vec<_>, Vec<_>) = chunks.into_iter().partition(|t| {
             [memprof_format::SYMBOLS_TID, memprof_format::MARKS_TID].contains(&t.tid.0)
         });
         let (symbol_chunks, mark_chunks) = tables
@@ -132,6 +136,7 @@ impl Capture {
             threads,
             symbol_chunks,
             mark_chunks,
+            cut_at,
         })
     }
 
@@ -239,6 +244,17 @@ impl Capture {
         self.ending() != Ending::Exited
     }
 
+    /// Why some of what was recorded is missing from the file, if it is.
+    pub fn missing(&self) -> Option<String> {
+        if let Some(off) = self.cut_at {
+            return Some(format!(
+                "the file ends at offset {off}, in the middle of recorded data"
+            ));
+        }
+        (self.flags() & h::flags::RECORDS_LOST != 0)
+            .then(|| "records were lost: the capture file was removed while the program ran".into())
+    }
+
     /// Converts a record time (shifted TSC ticks) to nanoseconds since the start.
     pub fn ns(&self, time: u64) -> u64 {
         self.clock().ns(time)
@@ -329,8 +345,10 @@ impl Clock {
 /// Groups the claimed chunks by thread. A thread claims its chunks one after another from a
 /// shared counter, so file order is its writing order; this also keeps two threads that had
 /// the same (reused) kernel id in the order they lived. A chunk that runs past the end of the
-/// file (a capture copied while being written, or cut) keeps what fits.
-fn index_chunks(b: &[u8]) -> Vec<ThreadChunks> {
+/// file (a capture copied while being written, or cut) keeps what fits; the offset where it was
+/// cut is returned beside.
+fn index_chunks(b: &[u8]) -> (Vec<ThreadChunks>, Option<u64>) {
+    let mut cut_at = None;
     let mut by_tid: BTreeMap<u32, Vec<(std::ops::Range<usize>, u64)>> = BTreeMap::new();
     let mut off = HEADER_SIZE;
     while off + CHUNK_HEADER_SIZE <= b.len() {
@@ -339,16 +357,21 @@ fn index_chunks(b: &[u8]) -> Vec<ThreadChunks> {
             let used = read_u32(b, off + chunk::USED).unwrap_or(0) as usize;
             let base = read_u64(b, off + chunk::BASE_TIME).unwrap_or(0);
             let start = off + CHUNK_HEADER_SIZE;
-            let end = (start + used.min(CHUNK_SIZE - CHUNK_HEADER_SIZE)).min(b.len());
+            let committed = start + used.min(CHUNK_SIZE - CHUNK_HEADER_SIZE);
+            if committed > b.len() {
+                cut_at = Some(b.len() as u64);
+            }
+            let end = committed.min(b.len());
             by_tid.entry(tid).or_default().push((start..end, base));
         }
         off += CHUNK_SIZE;
     }
-    by_tid
+    let chunks = by_tid
         .into_iter()
         .map(|(tid, chunks)| ThreadChunks {
             tid: ThreadId(tid),
             chunks,
         })
-        .collect()
+        .collect();
+    (chunks, cut_at)
 }

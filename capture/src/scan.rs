@@ -120,7 +120,9 @@ pub(crate) fn scan(
     s.peak_time_ns = capture.ns(index.peak_time);
     s.untracked_frees = index.untracked_frees;
     s.lost_frees = index.lost_frees;
-    s.corruption = problem.map(|p| format!("{} at offset {}", p.what, p.offset));
+    s.corruption = capture
+        .missing()
+        .or_else(|| problem.map(|p| format!("{} at offset {}", p.what, p.offset)));
     s.duration_ns = capture
         .clock()
         .end_ns()

@@ -54,7 +54,7 @@ impl Summary {
     /// The figures the capture's header gives, before any record is read.
     pub(crate) fn from_header(capture: &Capture) -> Summary {
         let mut s = Summary {
-            truncated: capture.cut_short(),
+            truncated: capture.cut_short() || capture.missing().is_some(),
             exit_code: capture.exit_code(),
             threads: capture.thread_count() as u64,
             ..Summary::default()

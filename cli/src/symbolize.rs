@@ -38,7 +38,9 @@ pub fn open_indexed(path: &Path) -> anyhow::Result<Capture> {
         && Path::new(&format!("/proc/{}", capture.pid())).exists();
     // Nor is one that cannot be written: it would be indexed twice, here and by the analysis.
     let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
-    if HeapIndex::is_in(&capture) || writing || !writable {
+    // Nor one with records missing: appending to a cut file would hide where it was cut.
+    let damaged = capture.missing().is_some();
+    if HeapIndex::is_in(&capture) || writing || !writable || damaged {
         return Ok(capture);
     }
     let index = build_showing_progress(&capture);

@@ -66,4 +66,7 @@ pub mod flags {
     pub const EXIT_KNOWN: u32 = 8;
     /// [`super::EXIT_SIGNAL`] holds the signal that killed the program.
     pub const KILLED: u32 = 16;
+    /// Records were dropped: the capture file could not be written any more (the program
+    /// removed it while it ran).
+    pub const RECORDS_LOST: u32 = 32;
 }

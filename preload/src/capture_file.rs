@@ -6,7 +6,9 @@
 //! its own next to it with `MEMPROF_FOLLOW_EXEC`, and not at all otherwise. A followed fork
 //! child always gets a capture of its own.
 
-use core::sync::atomic::Ordering;
+use core::cell::UnsafeCell;
+use core::ffi::c_int;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use memprof_format::header as h;
 use memprof_format::{HEADER_SIZE, MAGIC, TIME_SHIFT, VERSION};
@@ -15,6 +17,70 @@ use crate::unwind::Mode;
 use crate::{global, sys};
 
 const PATH_MAX: usize = 4096;
+
+/// The capture's descriptor is moved to this number or above: programs expect their own
+/// descriptors to be the lowest free ones, and close or reuse low numbers they did not open
+/// (`exec 3>file` in a shell).
+const HIGH_FD: c_int = 1000;
+
+/// The capture file's absolute path and identity, to open it again when the program closed
+/// its descriptor (daemons close every descriptor they did not open).
+struct Saved {
+    path: UnsafeCell<[u8; PATH_MAX]>,
+    dev: AtomicU64,
+    ino: AtomicU64,
+    set: AtomicBool,
+}
+
+// SAFETY: `path` is written only while a capture is claimed (at start-up, or in a forked child
+// before it has other threads), before `set` is stored with release ordering; readers load
+// `set` with acquire ordering first.
+unsafe impl Sync for Saved {}
+
+static SAVED: Saved = Saved {
+    path: UnsafeCell::new([0; PATH_MAX]),
+    dev: AtomicU64::new(0),
+    ino: AtomicU64::new(0),
+    set: AtomicBool::new(false),
+};
+
+/// The capture's descriptor, checked to still be the capture file: when the program closed it
+/// (and perhaps opened a file of its own under the same number), the capture is opened again
+/// by its path. `None` when that fails: the file was removed or moved.
+pub fn descriptor() -> Option<c_int> {
+    let fd = global::FD.load(Ordering::Acquire);
+    let id = (
+        SAVED.dev.load(Ordering::Relaxed),
+        SAVED.ino.load(Ordering::Relaxed),
+    );
+    if fd >= 0 && sys::file_id(fd) == Some(id) {
+        return Some(fd);
+    }
+    if !SAVED.set.load(Ordering::Acquire) {
+        return None;
+    }
+    // SAFETY: see `Saved`; `set` was loaded with acquire ordering above.
+    let path = unsafe { &*SAVED.path.get() };
+    let len = path.iter().position(|&b| b == 0)?;
+    let reopened = sys::open(&path[..=len], libc::O_RDWR);
+    if reopened < 0 {
+        return None;
+    }
+    if sys::file_id(reopened) != Some(id) {
+        sys::close(reopened);
+        return None;
+    }
+    let reopened = sys::move_up(reopened, HIGH_FD);
+    // The old number is left alone: it is the program's now, or nobody's.
+    match global::FD.compare_exchange(fd, reopened, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Some(reopened),
+        Err(theirs) => {
+            // Another thread opened it again first.
+            sys::close(reopened);
+            (theirs >= 0).then_some(theirs)
+        }
+    }
+}
 
 /// A NUL-terminated path built in place.
 struct PathBuf {
@@ -73,7 +139,7 @@ pub fn open(template: &[u8], forked_from: u32) -> bool {
         return false;
     }
     if sys::file_size(fd) == Some(0) {
-        return claim(fd, pid, forked_from);
+        return claim(fd, pid, forked_from, &path);
     }
     sys::close(fd);
     if !global::FOLLOW_EXEC.load(Ordering::Relaxed) {
@@ -129,7 +195,7 @@ fn open_sibling(template: &[u8], pid: u32, forked_from: u32) -> bool {
         path.push(b".mprof");
         let fd = sys::open(path.as_cstr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL);
         if fd >= 0 {
-            return claim(fd, pid, forked_from);
+            return claim(fd, pid, forked_from, &path);
         }
         if sys::errno() != libc::EEXIST {
             break;
@@ -139,8 +205,38 @@ fn open_sibling(template: &[u8], pid: u32, forked_from: u32) -> bool {
     false
 }
 
+/// Remembers `path`, the capture open at `fd`, as an absolute path.
+fn save(path: &PathBuf, fd: c_int) {
+    let Some((dev, ino)) = sys::file_id(fd) else {
+        return;
+    };
+    SAVED.set.store(false, Ordering::Release);
+    // SAFETY: see `Saved`: this runs while the capture is claimed, with no other thread
+    // recording.
+    let out = unsafe { &mut *SAVED.path.get() };
+    let mut len = 0;
+    if path.bytes[0] != b'/' {
+        len = sys::getcwd(&mut out[..PATH_MAX - 1]);
+        if len == 0 {
+            return;
+        }
+        out[len] = b'/';
+        len += 1;
+    }
+    if len + path.len >= PATH_MAX {
+        return;
+    }
+    out[len..len + path.len].copy_from_slice(&path.bytes[..path.len]);
+    out[len + path.len] = 0;
+    SAVED.dev.store(dev, Ordering::Relaxed);
+    SAVED.ino.store(ino, Ordering::Relaxed);
+    SAVED.set.store(true, Ordering::Release);
+}
+
 /// Writes the header into the empty file `fd`, maps it, and makes it the process's capture.
-fn claim(fd: i32, pid: u32, forked_from: u32) -> bool {
+fn claim(fd: i32, pid: u32, forked_from: u32, path: &PathBuf) -> bool {
+    let fd = sys::move_up(fd, HIGH_FD);
+    save(path, fd);
     let mut hdr = [0u8; HEADER_SIZE];
     let mut put = |off: usize, bytes: &[u8]| hdr[off..off + bytes.len()].copy_from_slice(bytes);
     put(h::MAGIC, &MAGIC);

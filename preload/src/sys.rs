@@ -94,6 +94,39 @@ pub fn file_size(fd: c_int) -> Option<u64> {
     Some(st.st_size as u64)
 }
 
+/// Device and inode of the file open at `fd`, or `None` when `fd` is not open.
+pub fn file_id(fd: c_int) -> Option<(u64, u64)> {
+    // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return None;
+    }
+    Some((st.st_dev, st.st_ino))
+}
+
+/// `fd` moved to the lowest free descriptor numbered `min` or more, close-on-exec; `fd`
+/// itself when there is none (a low descriptor limit).
+pub fn move_up(fd: c_int, min: c_int) -> c_int {
+    // SAFETY: F_DUPFD_CLOEXEC only reads its integer argument.
+    let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if moved < 0 {
+        return fd;
+    }
+    close(fd);
+    moved
+}
+
+/// The current directory into `buf`, without the NUL; 0 when it does not fit.
+pub fn getcwd(buf: &mut [u8]) -> usize {
+    // SAFETY: the pointer and length describe `buf`, which outlives the call.
+    let p = unsafe { libc::getcwd(buf.as_mut_ptr() as *mut c_char, buf.len()) };
+    if p.is_null() {
+        return 0;
+    }
+    buf.iter().position(|&b| b == 0).unwrap_or(0)
+}
+
 /// Writes all of `buf` at `off`; false on failure.
 pub fn pwrite_all(fd: c_int, buf: &[u8], off: u64) -> bool {
     let mut done = 0;

@@ -76,10 +76,12 @@ impl Writer {
 
     fn next_chunk(&mut self) {
         self.release();
-        let (Some(chunks), fd) = (
-            global::header_u64(header::CHUNKS),
-            global::FD.load(Ordering::Relaxed),
-        ) else {
+        let Some(chunks) = global::header_u64(header::CHUNKS) else {
+            return;
+        };
+        let Some(fd) = crate::capture_file::descriptor() else {
+            // The program removed the capture file: what follows is lost, and said to be.
+            global::set_flags(header::flags::RECORDS_LOST);
             return;
         };
         let index = chunks.fetch_add(1, Ordering::AcqRel);

@@ -339,9 +339,11 @@ pub fn write_summary(out: &mut impl Write, capture: &Capture, s: &Summary) -> st
         };
         row(out, "markers", format!("{}{more}", list.join(", ")))?;
     }
+    let missing = capture.missing();
     if s.truncated {
-        let why = match (s.signal, s.exit_code) {
+        let why = match (s.signal, &missing) {
             (Some(sig), _) => format!("yes: the program was killed by signal {sig}"),
+            (None, Some(_)) if !capture.cut_short() => "yes: records are missing".to_string(),
             _ => "yes: the program did not finish".to_string(),
         };
         row(out, "cut short", why)?;

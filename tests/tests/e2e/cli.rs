@@ -122,6 +122,12 @@ fn a_truncated_capture_reads_up_to_its_last_whole_record() {
     assert_eq!(code, Some(0), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["summary"]["allocations"].as_u64().unwrap() < 90);
+    // The program finished, but the file says that records are missing.
+    assert_eq!(v["summary"]["truncated"], true);
+    let why = v["summary"]["corruption"].as_str().unwrap();
+    assert!(why.contains("ends at offset 4428"), "{why}");
+    let (_, text, _) = run(&["report", "cut.mprof"], &s.dir);
+    assert!(text.contains("yes: records are missing"), "{text}");
 }
 
 #[test]

@@ -64,3 +64,22 @@ fn posix_spawn_children_are_not_recorded_into_the_parent() {
         .count();
     assert_eq!(captures, 1);
 }
+
+#[test]
+fn a_program_closing_every_descriptor_keeps_its_files_and_its_records() {
+    let s = Scratch::new("fds");
+    let prog = s.c("fds.c", &[]);
+    let own = s.path("own.txt");
+    let r = s.record("fds", &[], &prog, &["close", own.to_str().unwrap()]);
+    // Exit 0: the file it opened as descriptor 3 holds only what it wrote.
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert_eq!(std::fs::read(&own).unwrap(), b"only this\n");
+    // Its records span many chunks, claimed after the capture's descriptor was closed.
+    let summary = r.summary();
+    summary.expect(&[
+        ("allocations", 50_000),
+        ("frees", 49_000),
+        ("leaked_blocks", 1_000),
+    ]);
+    assert!(!summary.flag("truncated"));
+}
