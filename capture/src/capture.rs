@@ -31,7 +31,9 @@ pub enum Ending {
     Exited,
     /// It was killed by this signal.
     Killed(i32),
-    /// It stopped recording without finishing (crashed, `_exit`, exec, or still running).
+    /// It replaced its program by exec: what the program did is all there.
+    Exec,
+    /// It stopped recording without finishing (crashed, or still running).
     CutShort,
 }
 
@@ -224,7 +226,9 @@ impl Capture {
     /// How the process ended.
     pub fn ending(&self) -> Ending {
         let f = self.flags();
-        if f & h::flags::KILLED != 0 {
+        if f & h::flags::EXECED != 0 {
+            Ending::Exec
+        } else if f & h::flags::KILLED != 0 {
             Ending::Killed(self.u32_at(h::EXIT_SIGNAL) as i32)
         } else if f & (h::flags::EXITED | h::flags::EXIT_KNOWN) != 0 && f & h::flags::CUT_SHORT == 0
         {
@@ -241,7 +245,7 @@ impl Capture {
 
     /// True when the recording did not finish normally.
     pub fn cut_short(&self) -> bool {
-        self.ending() != Ending::Exited
+        !matches!(self.ending(), Ending::Exited | Ending::Exec)
     }
 
     /// Why some of what was recorded is missing from the file, if it is.

@@ -39,6 +39,9 @@ pub struct Summary {
     pub cross_thread_frees: u64,
     /// The exit code, when known.
     pub exit_code: Option<i32>,
+    /// The process replaced its program by exec (the exit code, if known, is that of the
+    /// program it became).
+    pub replaced_by_exec: bool,
     /// The signal that killed the program, if one did.
     pub signal: Option<i32>,
     /// Where decoding stopped early, if it did ("record cut short at offset N").
@@ -56,6 +59,7 @@ impl Summary {
         let mut s = Summary {
             truncated: capture.cut_short() || capture.missing().is_some(),
             exit_code: capture.exit_code(),
+            replaced_by_exec: capture.ending() == crate::Ending::Exec,
             threads: capture.thread_count() as u64,
             ..Summary::default()
         };

@@ -69,4 +69,6 @@ pub mod flags {
     /// Records were dropped: the capture file could not be written any more (the program
     /// removed it while it ran).
     pub const RECORDS_LOST: u32 = 32;
+    /// The process replaced its program by exec: the capture is complete up to then.
+    pub const EXECED: u32 = 64;
 }

@@ -141,11 +141,25 @@ pub fn open(template: &[u8], forked_from: u32) -> bool {
     if sys::file_size(fd) == Some(0) {
         return claim(fd, pid, forked_from, &path);
     }
+    mark_if_execed(fd, pid);
     sys::close(fd);
     if !global::FOLLOW_EXEC.load(Ordering::Relaxed) {
         return false;
     }
     open_sibling(template, pid, forked_from)
+}
+
+/// When the capture open at `fd` was written by this very process, the process has replaced
+/// its program by exec since: that capture is complete, not cut short.
+fn mark_if_execed(fd: c_int, pid: u32) {
+    let mut word = [0u8; 4];
+    if !sys::pread_exact(fd, &mut word, h::PID as u64) || u32::from_le_bytes(word) != pid {
+        return;
+    }
+    if sys::pread_exact(fd, &mut word, h::FLAGS as u64) {
+        let flags = u32::from_le_bytes(word) | h::flags::EXECED;
+        sys::pwrite_all(fd, &flags.to_le_bytes(), h::FLAGS as u64);
+    }
 }
 
 /// Opens a new capture for a followed fork child, next to its parent's.

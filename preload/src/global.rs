@@ -89,6 +89,20 @@ pub fn set_flags(bits: u32) {
     }
 }
 
+/// Notes in the capture that the process is ending with `status` (an explicit `exit` or
+/// `_exit`): the capture of a child that `memprof run` does not wait for would not know it.
+/// Nothing is noted from a `vfork` child, which shares its parent's memory but not its pid.
+pub fn note_exit(status: i32) {
+    if state() != RECORDING || crate::sys::getpid() != PID.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Some(code) = header_u32(header::EXIT_CODE) {
+        code.store(status as u32 & 0xff, Ordering::Relaxed);
+    }
+    stamp_end_clock();
+    set_flags(header::flags::EXIT_KNOWN);
+}
+
 /// Records a (TSC, CLOCK_MONOTONIC) pair as the end calibration, so that even a capture whose
 /// process was killed converts ticks to nanoseconds.
 pub fn stamp_end_clock() {

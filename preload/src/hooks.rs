@@ -140,6 +140,39 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
     })
 }
 
+/// `_exit`, noting the status in the capture first: a process that ends this way runs no
+/// exit handler (Python's `os._exit`, forked children).
+///
+/// # Safety
+/// Same contract as C `_exit`.
+#[no_mangle]
+pub unsafe extern "C" fn _exit(status: c_int) -> ! {
+    crate::global::note_exit(status);
+    sys::exit_group(status)
+}
+
+/// # Safety
+/// Same contract as C `_Exit`.
+#[no_mangle]
+pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
+    crate::global::note_exit(status);
+    sys::exit_group(status)
+}
+
+/// `exit`, noting the status in the capture first, then glibc's own.
+///
+/// # Safety
+/// Same contract as C `exit`.
+#[no_mangle]
+pub unsafe extern "C" fn exit(status: c_int) -> ! {
+    crate::global::note_exit(status);
+    match crate::init::real_exit() {
+        // SAFETY: glibc's `exit`, found by dlsym; it does not return.
+        Some(real) => unsafe { real(status) },
+        None => sys::exit_group(status),
+    }
+}
+
 /// Labels the current point in time in the capture (`memprof.h` declares it weak, so a
 /// program that calls it runs unchanged without memprof).
 ///

@@ -2,7 +2,7 @@
 //! thread-exit destructor, and the exit handler that releases libc's and libstdc++'s internal
 //! buffers (as valgrind does) before the capture is marked complete.
 
-use core::ffi::{c_char, c_void, CStr};
+use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::Ordering;
 
 use memprof_format::header;
@@ -16,6 +16,21 @@ static CONSTRUCTOR: extern "C" fn() = constructor;
 
 /// `__gnu_cxx::__freeres`, looked up at start if libstdc++ is loaded.
 static CXX_FREERES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+/// glibc's `exit`, which the `exit` hook calls.
+static REAL_EXIT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// glibc's `exit` (the next definition after this library's), looked up on first use.
+pub fn real_exit() -> Option<unsafe extern "C" fn(c_int) -> !> {
+    let mut f = REAL_EXIT.load(Ordering::Acquire);
+    if f == 0 {
+        // SAFETY: dlsym with a NUL-terminated name; an allocation it makes is recorded or
+        // forwarded like any other.
+        f = unsafe { libc::dlsym(libc::RTLD_NEXT, c"exit".as_ptr() as *const c_char) } as usize;
+        REAL_EXIT.store(f, Ordering::Release);
+    }
+    // SAFETY: a non-zero address dlsym gave for `exit`, whose type this is.
+    (f != 0).then(|| unsafe { core::mem::transmute::<usize, unsafe extern "C" fn(c_int) -> !>(f) })
+}
 
 fn env(name: &CStr) -> Option<&'static [u8]> {
     // SAFETY: getenv reads the environment without allocating; the constructor runs before
@@ -109,6 +124,8 @@ fn register_handlers() {
         )
     };
     CXX_FREERES.store(f as usize, Ordering::Relaxed);
+    // Now rather than in an `exit` called from wherever.
+    real_exit();
 }
 
 unsafe extern "C" fn thread_exit(_value: *mut c_void) {

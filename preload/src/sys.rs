@@ -127,6 +127,38 @@ pub fn getcwd(buf: &mut [u8]) -> usize {
     buf.iter().position(|&b| b == 0).unwrap_or(0)
 }
 
+/// Reads all of `buf` from `off`; false on failure or end of file.
+pub fn pread_exact(fd: c_int, buf: &mut [u8], off: u64) -> bool {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: the pointer and length describe the rest of `buf`, which outlives the call.
+        let n = unsafe {
+            libc::pread(
+                fd,
+                buf[done..].as_mut_ptr() as *mut c_void,
+                buf.len() - done,
+                (off + done as u64) as libc::off_t,
+            )
+        };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return false;
+        }
+        done += n as usize;
+    }
+    true
+}
+
+/// Ends the process at once with `status`, as `_exit` does.
+pub fn exit_group(status: c_int) -> ! {
+    // SAFETY: exit_group ends every thread of the process; it has no other effect.
+    unsafe { libc::syscall(libc::SYS_exit_group, status as libc::c_long) };
+    // SAFETY: exit_group does not return.
+    unsafe { core::hint::unreachable_unchecked() }
+}
+
 /// Writes all of `buf` at `off`; false on failure.
 pub fn pwrite_all(fd: c_int, buf: &[u8], off: u64) -> bool {
     let mut done = 0;

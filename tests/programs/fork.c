@@ -1,20 +1,26 @@
 /* The parent makes 10 allocations, forks; the child makes 7 (33 bytes each) and exits; the
- * parent waits, then makes 5 more (20 bytes each). Nothing is freed after the fork. */
+ * parent waits, then makes 5 more (20 bytes each). Nothing is freed after the fork.
+ * Arguments: how the child ends ("exit", the default, or "_exit") and its exit code (0);
+ * the parent exits 0 when the child ended with that code. */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 void *volatile sink;
 
-int main(void) {
+int main(int argc, char **argv) {
+    int quick = argc > 1 && strcmp(argv[1], "_exit") == 0;
+    int code = argc > 2 ? atoi(argv[2]) : 0;
     for (int i = 0; i < 10; i++) { sink = malloc(10); free(sink); }
     pid_t c = fork();
     if (c == 0) {
         for (int i = 0; i < 7; i++) sink = malloc(33);
-        exit(0);
+        if (quick) _exit(code);
+        exit(code);
     }
     int status;
     waitpid(c, &status, 0);
     for (int i = 0; i < 5; i++) sink = malloc(20);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == code ? 0 : 1;
 }

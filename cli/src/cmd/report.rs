@@ -348,6 +348,13 @@ pub fn write_summary(out: &mut impl Write, capture: &Capture, s: &Summary) -> st
         };
         row(out, "cut short", why)?;
     }
+    if s.replaced_by_exec {
+        row(
+            out,
+            "ended by exec",
+            "yes: the process went on as another program".into(),
+        )?;
+    }
     if let Some(c) = &s.corruption {
         row(out, "corruption", c.clone())?;
     }

@@ -50,3 +50,37 @@ fn an_execed_program_is_recorded_only_when_followed() {
         ("bytes_allocated", 5050),
     ]);
 }
+
+#[test]
+fn each_program_of_an_exec_chain_ends_by_exec_and_the_last_with_the_status() {
+    let s = Scratch::new("exec-chain");
+    let prog = s.c("exec.c", &[]);
+    let hooks = s.c("hooks.c", &[]);
+    let (prog_arg, hooks_arg) = (prog.to_str().unwrap(), hooks.to_str().unwrap());
+    // exec.c execs exec.c, which execs hooks.c.
+    let r = s.record(
+        "chain",
+        &["--follow-exec"],
+        &prog,
+        &[prog_arg, hooks_arg, "malloc"],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let named = |prefix: &str| -> Vec<std::path::PathBuf> {
+        captures(&s)
+            .into_iter()
+            .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+            .collect()
+    };
+    let (second, last) = (named("memprof.exec."), named("memprof.hooks."));
+    assert_eq!((second.len(), last.len()), (1, 1), "{:?}", captures(&s));
+    for path in [&r.capture, &second[0]] {
+        let summary = summary_of(path);
+        assert!(summary.flag("replaced_by_exec"), "{:?}", summary.0);
+        assert!(!summary.flag("truncated"), "{:?}", summary.0);
+        summary.expect(&[("allocations", 4)]);
+    }
+    let summary = summary_of(&last[0]);
+    assert!(!summary.flag("replaced_by_exec"), "{:?}", summary.0);
+    assert!(!summary.flag("truncated"), "{:?}", summary.0);
+    assert_eq!(summary.0["exit_code"], 0, "{:?}", summary.0);
+}

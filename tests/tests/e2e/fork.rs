@@ -56,3 +56,29 @@ fn a_followed_child_gets_its_own_capture() {
         ("leaked_bytes", 231),
     ]);
 }
+
+#[test]
+fn a_followed_child_s_capture_tells_how_it_exited() {
+    let s = Scratch::new("fork-exit");
+    let prog = s.c("fork.c", &[]);
+    for (how, code) in [("exit", 3), ("_exit", 5)] {
+        let r = s.record(how, &["--follow-fork"], &prog, &[how, &code.to_string()]);
+        assert_eq!(r.code(), Some(0), "{}", r.stderr());
+        let children: Vec<_> = child_captures(&s, &r.capture)
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("memprof.")
+            })
+            .collect();
+        assert_eq!(children.len(), 1, "{children:?}");
+        let child = summary_of(&children[0]);
+        assert_eq!(child.0["exit_code"], code, "{how}: {:?}", child.0);
+        // `_exit` runs no exit handler, but the capture is whole.
+        assert!(!child.flag("truncated"), "{how}: {:?}", child.0);
+        std::fs::remove_file(&children[0]).unwrap();
+    }
+}
