@@ -47,6 +47,26 @@ pub fn linking(path: &Path) -> std::io::Result<Linking> {
     Ok(Linking::Static)
 }
 
+/// Whether the program at `path` defines `malloc` itself (a statically linked jemalloc or
+/// mimalloc, say). The program comes before any preloaded library in symbol lookup, so
+/// memprof's `malloc` is then never called.
+pub fn defines_malloc(path: &Path) -> bool {
+    use object::{Object, ObjectSymbol};
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    // SAFETY: the map is only read; a program changed on disk meanwhile gives wrong symbols
+    // at worst (object checks every offset it reads).
+    let Ok(data) = (unsafe { memmap2::Mmap::map(&f) }) else {
+        return false;
+    };
+    let Ok(file) = object::File::parse(&*data) else {
+        return false;
+    };
+    let defined = |s: object::Symbol| s.is_definition() && s.name() == Ok("malloc");
+    file.dynamic_symbols().any(defined) || file.symbols().any(defined)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +79,7 @@ mod tests {
         let script = dir.join("s.sh");
         std::fs::write(&script, "#!/bin/sh\n").unwrap();
         assert_eq!(linking(&script).unwrap(), Linking::Other);
+        assert!(!defines_malloc(Path::new("/bin/sh")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -213,3 +213,41 @@ fn thresholds_fail_the_report_with_a_clear_message() {
     let (code, _, err) = run(&["report", "--fail-if-peak", "lots", cap], &s.dir);
     assert_eq!(code, Some(2), "{err}");
 }
+
+#[test]
+fn a_program_with_its_own_malloc_is_said_to_be_out_of_reach() {
+    let s = Scratch::new("own-malloc");
+    let prog = s.c("own_malloc.c", &[]);
+    let r = s.record("own", &[], &prog, &[]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(r.stderr().contains("has its own malloc"), "{}", r.stderr());
+    // A program that uses glibc's is not warned about.
+    let hooks = s.c("hooks.c", &[]);
+    let r = s.record("glibc", &[], &hooks, &["malloc"]);
+    assert!(!r.stderr().contains("its own malloc"), "{}", r.stderr());
+}
+
+#[test]
+fn an_interrupt_sent_to_memprof_reaches_the_program() {
+    let s = Scratch::new("interrupt");
+    let prog = s.c("interrupt.c", &[]);
+    let mut child = Command::new(memprof())
+        .args(["run", "-q", "-o"])
+        .arg(s.path("i.mprof"))
+        .arg("--")
+        .arg(&prog)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the program has its handler, interrupt memprof alone.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // SAFETY: kill with a valid pid and signal.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    line.clear();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "interrupted\n");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
