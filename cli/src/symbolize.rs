@@ -17,12 +17,13 @@ pub struct Outcome {
     pub changed: Vec<String>,
 }
 
-/// Resolves every return address of the capture at `path` and appends the table to it.
-pub fn symbolize(path: &Path) -> anyhow::Result<Outcome> {
+/// Resolves every return address of the capture at `path` and appends the table to it,
+/// with `symbolizer`, which keeps the debug information it read for the next capture.
+pub fn symbolize(path: &Path, symbolizer: &mut Symbolizer) -> anyhow::Result<Outcome> {
     let (builder, outcome) = {
         let capture = Capture::open(path)?;
         let (stacks, modules) = capture.stacks_and_modules();
-        resolve_all(&stacks.addresses(), &modules)
+        resolve_all(&stacks.addresses(), &modules, symbolizer)
     };
     builder.append_to(path)?;
     Ok(outcome)
@@ -51,8 +52,11 @@ pub fn open_indexed(path: &Path) -> anyhow::Result<Capture> {
     Ok(Capture::open(path)?)
 }
 
-fn resolve_all(addresses: &[u64], modules: &[Module]) -> (SymbolTableBuilder, Outcome) {
-    let mut symbolizer = Symbolizer::default();
+fn resolve_all(
+    addresses: &[u64],
+    modules: &[Module],
+    symbolizer: &mut Symbolizer,
+) -> (SymbolTableBuilder, Outcome) {
     let mut builder = SymbolTableBuilder::default();
     let mut outcome = Outcome::default();
     let mut status = vec![None; modules.len()];

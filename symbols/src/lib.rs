@@ -56,7 +56,8 @@ impl Module {
 /// Caches one loaded module per path.
 #[derive(Default)]
 pub struct Symbolizer {
-    modules: HashMap<String, Result<Module, Unresolved>>,
+    /// By path and build-id: captures of several programs can be resolved with one.
+    modules: HashMap<(String, String), Result<Module, Unresolved>>,
 }
 
 impl Symbolizer {
@@ -71,7 +72,7 @@ impl Symbolizer {
     ) -> Result<Vec<Frame>, Unresolved> {
         let module = self
             .modules
-            .entry(path.to_string())
+            .entry((path.to_string(), build_id.to_string()))
             .or_insert_with(|| open(path, build_id));
         let m = module.as_ref().map_err(|e| *e)?;
         let mut frames = Vec::new();

@@ -168,8 +168,9 @@ pub fn conclude(
                 }
             }
             if !args.no_symbols {
+                let mut symbolizer = memprof_symbols::Symbolizer::default();
                 for p in std::iter::once(path).chain(&children) {
-                    symbolize(p);
+                    symbolize(p, &mut symbolizer);
                 }
             }
             if !args.quiet {
@@ -188,8 +189,8 @@ pub fn conclude(
     Ok(())
 }
 
-fn symbolize(path: &Path) {
-    match crate::symbolize::symbolize(path) {
+fn symbolize(path: &Path, symbolizer: &mut memprof_symbols::Symbolizer) {
+    match crate::symbolize::symbolize(path, symbolizer) {
         Ok(o) => {
             for m in &o.changed {
                 eprintln!("memprof: {m} changed since the run: its addresses stay unresolved");
