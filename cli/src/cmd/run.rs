@@ -323,6 +323,13 @@ fn output_template(output: Option<&Path>, name: &str) -> anyhow::Result<OsString
     match output {
         Some(p) => {
             let p = cwd.join(p);
+            // A capture is a memory-mapped file: /dev/null or a pipe cannot hold one.
+            if std::fs::metadata(&p).is_ok_and(|m| !m.is_file()) {
+                return fail(
+                    2,
+                    format!("cannot write the capture {}: not a regular file", p.display()),
+                );
+            }
             if let Err(e) = std::fs::File::create(&p) {
                 return fail(2, format!("cannot write the capture {}: {e}", p.display()));
             }

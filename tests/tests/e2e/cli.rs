@@ -81,6 +81,10 @@ fn an_unwritable_output_is_refused() {
     );
     assert_eq!(code, Some(2));
     one_line_error(&err);
+    let (code, _, err) = run(&["run", "-o", "/dev/null", "true"], &s.dir);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not a regular file"), "{err}");
+    one_line_error(&err);
 }
 
 #[test]
