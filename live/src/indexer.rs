@@ -48,7 +48,6 @@ struct Building {
     builder: IndexBuilder,
     /// Per stream, its events not yet replayed, in its order.
     queues: Vec<VecDeque<Pending>>,
-    tids: Vec<ThreadId>,
     /// The first pending event of each stream that has one.
     heads: BinaryHeap<Reverse<(u64, ThreadId, u32)>>,
     /// Every event stamped before this was replayed.
@@ -113,6 +112,11 @@ impl LiveIndex {
                 return Ok(0);
             }
             let now = (self.clock)();
+            // The TSC's rate is told from the time since the start: wait until that is long
+            // enough to tell it well (the records wait in the file meanwhile).
+            if !last && now.mono_ns.saturating_sub(r.start_mono_ns) < 10_000_000 {
+                return Ok(0);
+            }
             let builder = IndexBuilder::new((r.start_tsc, r.start_mono_ns), (now.tsc, now.mono_ns));
             let ticks_per_ns = now.tsc.saturating_sub(r.start_tsc) as f64
                 / now.mono_ns.saturating_sub(r.start_mono_ns).max(1) as f64;
@@ -120,7 +124,6 @@ impl LiveIndex {
             self.state = Some(Building {
                 builder,
                 queues: Vec::new(),
-                tids: Vec::new(),
                 heads: BinaryHeap::new(),
                 released: 0,
                 newest: 0,
@@ -208,9 +211,7 @@ impl Building {
         let s = stream.0 as usize;
         if self.queues.len() <= s {
             self.queues.resize_with(s + 1, VecDeque::new);
-            self.tids.resize(s + 1, ThreadId(0));
         }
-        self.tids[s] = tid;
         // Events before the watermark have been replayed: this one cannot go before them.
         self.late |= e.time < self.released;
         self.newest = self.newest.max(e.time);
@@ -261,7 +262,6 @@ mod tests {
         Building {
             builder: IndexBuilder::new((0, 0), (1_000, 1_000)),
             queues: Vec::new(),
-            tids: Vec::new(),
             heads: BinaryHeap::new(),
             released: 0,
             newest: 0,

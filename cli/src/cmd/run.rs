@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-use memprof_capture::Summary;
+use memprof_capture::{Capture, Summary};
 use memprof_format::header as h;
 
 use super::fail;
@@ -167,14 +167,30 @@ pub fn conclude(
                     crate::symbolize::open_indexed(path)?;
                 }
             }
-            if !args.no_symbols {
-                let mut symbolizer = memprof_symbols::Symbolizer::default();
-                for p in std::iter::once(path).chain(&children) {
-                    symbolize(p, &mut symbolizer);
+            // The summary is worked out while symbols are resolved: it reads the capture as
+            // it was before their tables are appended.
+            let capture = if args.quiet {
+                None
+            } else {
+                Some(crate::symbolize::open_indexed(path)?)
+            };
+            let summary = std::thread::scope(|scope| {
+                let symbols = (!args.no_symbols).then(|| {
+                    scope.spawn(|| {
+                        let mut symbolizer = memprof_symbols::Symbolizer::default();
+                        for p in std::iter::once(path).chain(&children) {
+                            symbolize(p, &mut symbolizer);
+                        }
+                    })
+                });
+                let summary = capture.as_ref().map(Summary::of);
+                if let Some(s) = symbols {
+                    s.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                 }
-            }
-            if !args.quiet {
-                print_summary(path)?;
+                summary
+            });
+            if let (Some(capture), Some(summary)) = (&capture, &summary) {
+                print_summary(path, capture, summary)?;
                 for c in &children {
                     eprintln!("memprof: a child's capture: {}", c.display());
                 }
@@ -327,7 +343,10 @@ fn output_template(output: Option<&Path>, name: &str) -> anyhow::Result<OsString
             if std::fs::metadata(&p).is_ok_and(|m| !m.is_file()) {
                 return fail(
                     2,
-                    format!("cannot write the capture {}: not a regular file", p.display()),
+                    format!(
+                        "cannot write the capture {}: not a regular file",
+                        p.display()
+                    ),
                 );
             }
             if let Err(e) = std::fs::File::create(&p) {
@@ -404,17 +423,17 @@ pub fn seal(path: &Path, code: Option<i32>, signal: Option<i32>) -> std::io::Res
     Ok(true)
 }
 
-fn print_summary(path: &Path) -> anyhow::Result<()> {
-    let capture = crate::symbolize::open_indexed(path)?;
-    let summary = Summary::of(&capture);
+fn print_summary(path: &Path, capture: &Capture, summary: &Summary) -> anyhow::Result<()> {
+    // With the symbol tables appended since `capture` was opened.
+    let size = std::fs::metadata(path).map_or(capture.len(), |m| m.len());
     let mut err = std::io::stderr().lock();
     writeln!(
         err,
         "memprof: wrote {} ({})",
         path.display(),
-        units::bytes(capture.len())
+        units::bytes(size)
     )?;
-    super::report::write_summary(&mut err, &capture, &summary)?;
+    super::report::write_summary(&mut err, capture, summary)?;
     let events = summary.allocations + summary.frees;
     // Below that the fixed header and chunk sizes dominate.
     if events >= 100_000 {
@@ -422,7 +441,7 @@ fn print_summary(path: &Path) -> anyhow::Result<()> {
             err,
             "{:<22}{:.1} bytes per event",
             "capture size",
-            capture.len() as f64 / events as f64
+            size as f64 / events as f64
         )?;
     }
     Ok(())
