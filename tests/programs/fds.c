@@ -1,7 +1,8 @@
 /* Programs that close descriptors they did not open. Mode "close": closes every descriptor
  * from 3 up (as daemons do), opens a file of its own, allocates 50,000 blocks (many chunks of
- * records), keeps 1,000, and checks its file holds only what it wrote. Mode "remove PATH":
- * also removes PATH (the capture) first. Exits 1 if its file was touched by anyone else. */
+ * records), keeps 1,000, and checks its file holds only what it wrote. Arguments after the
+ * file, PATH NEW: moves PATH (the capture) to NEW first. Exits 1 if its file was touched by
+ * anyone else. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,7 +15,7 @@ static void *kept[1000];
 
 int main(int argc, char **argv) {
     if (argc < 3) return 2;
-    if (argc > 3) unlink(argv[3]);
+    if (argc > 4 && rename(argv[3], argv[4]) != 0) return 5;
     struct rlimit r;
     getrlimit(RLIMIT_NOFILE, &r);
     for (int fd = 3; fd < (int)r.rlim_cur; fd++) close(fd);

@@ -83,3 +83,25 @@ fn a_program_closing_every_descriptor_keeps_its_files_and_its_records() {
     ]);
     assert!(!summary.flag("truncated"));
 }
+
+#[test]
+fn records_that_cannot_be_written_are_said_to_be_lost() {
+    let s = Scratch::new("fds-moved");
+    let prog = s.c("fds.c", &[]);
+    let (own, capture, moved) = (s.path("own.txt"), s.path("m.mprof"), s.path("moved.mprof"));
+    let arg = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    // The program moves its capture away, then closes its descriptor: the capture cannot be
+    // opened again to grow.
+    let r = s.record(
+        "m",
+        &[],
+        &prog,
+        &["close", &arg(&own), &arg(&capture), &arg(&moved)],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let summary = memprof_tests::summary_of(&moved);
+    assert!(summary.flag("truncated"), "{:?}", summary.0);
+    let why = summary.0["corruption"].as_str().unwrap_or_default();
+    assert!(why.contains("records were lost"), "{why}");
+    assert!(summary.n("allocations") < 50_000);
+}
