@@ -20,7 +20,9 @@ const PATH_MAX: usize = 4096;
 
 /// The capture's descriptor is moved to this number or above: programs expect their own
 /// descriptors to be the lowest free ones, and close or reuse low numbers they did not open
-/// (`exec 3>file` in a shell).
+/// (`exec 3>file` in a shell). It is not close-on-exec: a shell takes a close-on-exec
+/// descriptor for one of its own, and puts it back after a script redirects that number,
+/// whose output then goes into the capture. (An exec'd program inherits it, unused.)
 const HIGH_FD: c_int = 1000;
 
 /// The capture file's absolute path and identity, to open it again when the program closed

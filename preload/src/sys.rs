@@ -105,12 +105,14 @@ pub fn file_id(fd: c_int) -> Option<(u64, u64)> {
     Some((st.st_dev, st.st_ino))
 }
 
-/// `fd` moved to the lowest free descriptor numbered `min` or more, close-on-exec; `fd`
-/// itself when there is none (a low descriptor limit).
+/// `fd` moved to the lowest free descriptor numbered `min` or more, not close-on-exec; `fd`
+/// itself (made not close-on-exec) when there is none (a low descriptor limit).
 pub fn move_up(fd: c_int, min: c_int) -> c_int {
-    // SAFETY: F_DUPFD_CLOEXEC only reads its integer argument.
-    let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    // SAFETY: F_DUPFD only reads its integer argument; the copy is not close-on-exec.
+    let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD, min) };
     if moved < 0 {
+        // SAFETY: F_SETFD only reads its integer argument.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
         return fd;
     }
     close(fd);

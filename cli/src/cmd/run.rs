@@ -493,32 +493,19 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
-/// `SIGINT` and `SIGQUIT`: from the terminal they reach the program directly (it shares our
-/// process group), so only those a process sent (`kill -INT` of memprof's pid) are passed on.
-extern "C" fn forward_sent(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
-    let code = unsafe { info.as_ref() }.map_or(libc::SI_KERNEL, |i| i.si_code);
-    // SI_USER, SI_QUEUE, SI_TKILL and the like are <= 0; the terminal's are SI_KERNEL.
-    if code <= 0 {
-        forward(sig);
-    }
-}
-
 /// While the program runs, terminal signals reach it directly (it shares our process
-/// group), so memprof does not die of them first; termination requests sent to memprof
-/// alone are passed on.
+/// group), so memprof ignores them instead of dying first; termination requests sent to
+/// memprof alone are passed on. `SIGINT` and `SIGQUIT` are not: one sent to the process
+/// group (by the terminal, `timeout -s INT`, `kill -INT -PGID`) would then reach the program
+/// twice, which many programs take as a demand to quit at once.
 pub struct SignalForwarding;
 
 impl SignalForwarding {
     pub fn install() -> SignalForwarding {
-        // SAFETY: a zeroed sigaction is valid; the handlers are async-signal-safe.
+        // SAFETY: installing SIG_IGN or an async-signal-safe handler.
         unsafe {
-            for sig in [libc::SIGINT, libc::SIGQUIT] {
-                let mut act: libc::sigaction = std::mem::zeroed();
-                act.sa_sigaction = forward_sent as *const () as libc::sighandler_t;
-                act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-                libc::sigaction(sig, &act, std::ptr::null_mut());
-            }
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN);
             libc::signal(libc::SIGTERM, forward as *const () as libc::sighandler_t);
             libc::signal(libc::SIGHUP, forward as *const () as libc::sighandler_t);
         }

@@ -1,5 +1,6 @@
 //! The command line's contract: exit codes and one-line errors.
 
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use memprof_tests::{memprof, Scratch};
@@ -232,7 +233,7 @@ fn a_program_with_its_own_malloc_is_said_to_be_out_of_reach() {
 }
 
 #[test]
-fn an_interrupt_sent_to_memprof_reaches_the_program() {
+fn an_interrupt_to_the_process_group_reaches_the_program_once() {
     let s = Scratch::new("interrupt");
     let prog = s.c("interrupt.c", &[]);
     let mut child = Command::new(memprof())
@@ -241,17 +242,19 @@ fn an_interrupt_sent_to_memprof_reaches_the_program() {
         .arg("--")
         .arg(&prog)
         .stdout(std::process::Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
-    // Once the program has its handler, interrupt memprof alone.
+    // Once the program has its handler, interrupt the group, as a terminal or `timeout -s
+    // INT` does: memprof stays, and does not pass a second one on.
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
     assert_eq!(line, "ready\n");
     // SAFETY: kill with a valid pid and signal.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
     line.clear();
     std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    assert_eq!(line, "interrupted\n");
+    assert_eq!(line, "interrupted 1 time(s)\n");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }

@@ -105,3 +105,33 @@ fn records_that_cannot_be_written_are_said_to_be_lost() {
     assert!(why.contains("records were lost"), "{why}");
     assert!(summary.n("allocations") < 50_000);
 }
+
+#[test]
+fn a_shell_redirecting_the_capture_s_descriptor_number_keeps_its_output_and_the_capture() {
+    let s = Scratch::new("fds-shell");
+    let own = s.path("own.txt");
+    // The script takes the number memprof's descriptor has, as a script that picks a number
+    // of its own may, and writes through it while it allocates.
+    let script = format!(
+        r#"for f in /proc/$$/fd/*; do
+             case $(readlink "$f") in *.mprof) n=${{f##*/}};; esac
+           done
+           [ -n "$n" ] || exit 3
+           eval "exec $n>'{own}'"
+           echo one >&$n
+           for i in $(seq 1 20000); do a[$i]=$i; done
+           echo two >&$n"#,
+        own = own.display()
+    );
+    let r = s.record(
+        "shell",
+        &[],
+        std::path::Path::new("/bin/bash"),
+        &["-c", &script],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert_eq!(std::fs::read_to_string(&own).unwrap(), "one\ntwo\n");
+    let summary = r.summary();
+    assert!(summary.n("allocations") > 20_000, "{:?}", summary.0);
+    assert!(!summary.flag("truncated"), "{:?}", summary.0);
+}
