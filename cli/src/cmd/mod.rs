@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod chains;
 mod diff;
 mod export;
 mod mark;

@@ -157,7 +157,7 @@ pub fn conclude(
                 vec![]
             };
             if args.follow_exec {
-                seal_exec_chain(path, &children);
+                super::chains::seal(path, &children);
             }
             if !args.quiet {
                 // The summary needs the heap index; building it first copies the stack and
@@ -217,66 +217,6 @@ fn symbolize(path: &Path, symbolizer: &mut memprof_symbols::Symbolizer) {
             path.display()
         ),
     }
-}
-
-/// Under `--follow-exec`, a process leaves one capture per program it ran: each exec'd
-/// program marks the capture it found claimed by its own pid as ended by exec, but only the
-/// first one (`main`, named by `memprof run`). The captures of the same process in between
-/// are marked here, and the last one gets the exit status that [`seal`] gave `main`.
-fn seal_exec_chain(main: &Path, children: &[PathBuf]) {
-    let header = |p: &Path| -> Option<(u32, u64, u32)> {
-        let f = std::fs::File::open(p).ok()?;
-        let mut b = [0u8; 64];
-        f.read_exact_at(&mut b, 0).ok()?;
-        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-        let start = u64::from_le_bytes(
-            b[h::START_MONO_NS..h::START_MONO_NS + 8]
-                .try_into()
-                .unwrap(),
-        );
-        Some((u32_at(h::PID), start, u32_at(h::FLAGS)))
-    };
-    let Some((pid, _, main_flags)) = header(main) else {
-        return;
-    };
-    let mut chain: Vec<(u64, &PathBuf)> = children
-        .iter()
-        .filter_map(|c| {
-            header(c)
-                .filter(|(p, _, _)| *p == pid)
-                .map(|(_, start, _)| (start, c))
-        })
-        .collect();
-    chain.sort();
-    let Some(((_, last), between)) = chain.split_last() else {
-        return;
-    };
-    let set_flags = |p: &Path, bits: u32| -> std::io::Result<()> {
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(p)?;
-        let mut b = [0u8; 4];
-        f.read_exact_at(&mut b, h::FLAGS as u64)?;
-        let flags = u32::from_le_bytes(b) | bits;
-        f.write_all_at(&flags.to_le_bytes(), h::FLAGS as u64)
-    };
-    for (_, p) in between {
-        let _ = set_flags(p, h::flags::EXECED);
-    }
-    // The status `seal` found for the process is the last program's.
-    let read_u32 = |o: usize| -> Option<u32> {
-        let f = std::fs::File::open(main).ok()?;
-        let mut b = [0u8; 4];
-        f.read_exact_at(&mut b, o as u64).ok()?;
-        Some(u32::from_le_bytes(b))
-    };
-    let code = (main_flags & h::flags::EXIT_KNOWN != 0)
-        .then(|| read_u32(h::EXIT_CODE))
-        .flatten()
-        .map(|c| c as i32);
-    let signal = (main_flags & h::flags::KILLED != 0)
-        .then(|| read_u32(h::EXIT_SIGNAL))
-        .flatten()
-        .map(|s| s as i32);
-    let _ = seal(last, code, signal);
 }
 
 /// The captures that followed children wrote beside `main` during this run.

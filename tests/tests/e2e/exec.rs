@@ -84,3 +84,40 @@ fn each_program_of_an_exec_chain_ends_by_exec_and_the_last_with_the_status() {
     assert!(!summary.flag("truncated"), "{:?}", summary.0);
     assert_eq!(summary.0["exit_code"], 0, "{:?}", summary.0);
 }
+
+#[test]
+fn an_exec_chain_in_a_forked_child_is_marked_too() {
+    let s = Scratch::new("exec-chain-fork");
+    let prog = s.c("exec.c", &[]);
+    let hooks = s.c("hooks.c", &[]);
+    let script = format!(
+        "'{0}' '{0}' '{1}' malloc; true",
+        prog.display(),
+        hooks.display()
+    );
+    let r = s.record(
+        "shell",
+        &["--follow-fork", "--follow-exec"],
+        std::path::Path::new("/bin/bash"),
+        &["-c", &script],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let children: Vec<_> = captures(&s)
+        .into_iter()
+        .filter(|p| *p != r.capture)
+        .collect();
+    // The forked shell, the two exec.c programs and hooks.c, all of one process.
+    assert_eq!(children.len(), 4, "{children:?}");
+    for c in &children {
+        let summary = summary_of(c);
+        let name = c.file_name().unwrap().to_str().unwrap();
+        assert!(!summary.flag("truncated"), "{name}: {:?}", summary.0);
+        let last = name.starts_with("memprof.hooks.");
+        assert_eq!(
+            summary.flag("replaced_by_exec"),
+            !last,
+            "{name}: {:?}",
+            summary.0
+        );
+    }
+}
