@@ -131,17 +131,26 @@ pub fn getcwd(buf: &mut [u8]) -> usize {
 
 /// Reads all of `buf` from `off`; false on failure or end of file.
 pub fn pread_exact(fd: c_int, buf: &mut [u8], off: u64) -> bool {
-    let mut done = 0;
-    while done < buf.len() {
+    let len = buf.len();
+    all_of(len, |done| {
         // SAFETY: the pointer and length describe the rest of `buf`, which outlives the call.
-        let n = unsafe {
+        unsafe {
             libc::pread(
                 fd,
                 buf[done..].as_mut_ptr() as *mut c_void,
-                buf.len() - done,
+                len - done,
                 (off + done as u64) as libc::off_t,
             )
-        };
+        }
+    })
+}
+
+/// Repeats `io` (given how many of `len` bytes are done, it returns how many more it did)
+/// until all are done; false when it fails or does nothing.
+fn all_of(len: usize, mut io: impl FnMut(usize) -> isize) -> bool {
+    let mut done = 0;
+    while done < len {
+        let n = io(done);
         if n <= 0 {
             if n < 0 && errno() == libc::EINTR {
                 continue;
@@ -163,26 +172,17 @@ pub fn exit_group(status: c_int) -> ! {
 
 /// Writes all of `buf` at `off`; false on failure.
 pub fn pwrite_all(fd: c_int, buf: &[u8], off: u64) -> bool {
-    let mut done = 0;
-    while done < buf.len() {
+    all_of(buf.len(), |done| {
         // SAFETY: the pointer and length describe the live rest of `buf`.
-        let n = unsafe {
+        unsafe {
             libc::pwrite(
                 fd,
                 buf[done..].as_ptr() as *const c_void,
                 buf.len() - done,
                 (off + done as u64) as libc::off_t,
             )
-        };
-        if n <= 0 {
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            return false;
         }
-        done += n as usize;
-    }
-    true
+    })
 }
 
 /// Reads a whole small file (such as /proc/self/cmdline) into `buf`; returns the bytes read.
