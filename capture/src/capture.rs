@@ -228,8 +228,8 @@ impl Capture {
         let f = self.flags();
         if f & h::flags::EXECED != 0 {
             Ending::Exec
-        } else if f & h::flags::KILLED != 0 {
-            Ending::Killed(self.u32_at(h::EXIT_SIGNAL) as i32)
+        } else if let Some(sig) = self.signal() {
+            Ending::Killed(sig)
         } else if f & (h::flags::EXITED | h::flags::EXIT_KNOWN) != 0 && f & h::flags::CUT_SHORT == 0
         {
             Ending::Exited
@@ -241,6 +241,11 @@ impl Capture {
     /// The exit code, when `memprof run` saw the process exit.
     pub fn exit_code(&self) -> Option<i32> {
         (self.flags() & h::flags::EXIT_KNOWN != 0).then(|| self.u32_at(h::EXIT_CODE) as i32)
+    }
+
+    /// The signal that killed the process, when `memprof run` saw it die of one.
+    pub fn signal(&self) -> Option<i32> {
+        (self.flags() & h::flags::KILLED != 0).then(|| self.u32_at(h::EXIT_SIGNAL) as i32)
     }
 
     /// True when the recording did not finish normally.

@@ -170,7 +170,7 @@ impl<'a> HeapIndex<'a> {
                 events.descriptions()
             });
             let streams = capture.threads.len();
-            let skew = crate::summary::skew(capture);
+            let skew = crate::summary::skew(capture.clock());
             let mut replay = Replay::new(streams, skew, capture.ticks(0));
             let all_chunks: usize = capture.threads.iter().map(|t| t.chunks.len()).sum();
             // Chunks each stream has reached.

@@ -35,7 +35,7 @@ impl IndexBuilder {
     pub fn new(start: (u64, u64), now: (u64, u64)) -> IndexBuilder {
         let clock = Clock::between(start, now);
         IndexBuilder {
-            replay: Replay::new(0, crate::summary::skew_of(clock), clock.ticks(0)),
+            replay: Replay::new(0, crate::summary::skew(clock), clock.ticks(0)),
             tids: Vec::new(),
             streams: FxHashMap::default(),
             kept: Vec::new(),

@@ -74,11 +74,6 @@ impl Summary {
 /// `rdtsc` is not ordered with the instructions around it, and cores' counters can differ a
 /// little under a hypervisor. Ten microseconds is far more than either and far less than the
 /// time it takes a program to free a block and reuse its address on purpose.
-pub(crate) fn skew(capture: &Capture) -> u64 {
-    skew_of(capture.clock())
-}
-
-/// [`skew`] by `clock`.
-pub(crate) fn skew_of(clock: crate::capture::Clock) -> u64 {
+pub(crate) fn skew(clock: crate::capture::Clock) -> u64 {
     clock.ticks(10_000).saturating_sub(clock.ticks(0))
 }

@@ -93,24 +93,25 @@ impl Indexing {
     }
 
     /// Once the program ended and its capture was sealed: appends the index to the capture
-    /// at `path`, if it could be built here. Returns whether it was.
-    pub fn finish(mut self, path: &Path) -> bool {
+    /// at `path`, if it could be built here (`crate::symbolize::open_indexed` builds it
+    /// otherwise).
+    pub fn finish(mut self, path: &Path) {
         self.shared.stop();
         let Some(Ok(Some(live))) = self.thread.take().map(JoinHandle::join) else {
-            return false;
+            return;
         };
         // A program that kept every core busy left the index far behind: the build after
         // the run, which decodes and replays in parallel (about 1.4 times as fast as one
         // thread catching up), finishes sooner.
         if live.progress() < CAUGHT_UP {
-            return false;
+            return;
         }
         let Ok(capture) = Capture::open(path) else {
-            return false;
+            return;
         };
-        match live.finish(&capture) {
-            Some(index) => index.append_to(path).is_ok(),
-            None => false,
+        if let Some(index) = live.finish(&capture) {
+            // Not appended, it is built again.
+            let _ = index.append_to(path);
         }
     }
 }

@@ -159,19 +159,17 @@ pub fn conclude(
             if args.follow_exec {
                 super::chains::seal(path, &children);
             }
-            if !args.quiet {
-                // The summary needs the heap index; building it first copies the stack and
-                // module records beside it, which spares symbolization a pass over every
-                // record.
-                if !indexing.is_some_and(|i| i.finish(path)) {
-                    crate::symbolize::open_indexed(path)?;
-                }
-            }
-            // The summary is worked out while symbols are resolved: it reads the capture as
-            // it was before their tables are appended.
+            // The summary needs the heap index: the one built during the run, or one built
+            // now. Having it first copies the stack and module records beside it, which
+            // spares symbolization a pass over every record. The summary is worked out while
+            // symbols are resolved: it reads the capture as it was before their tables are
+            // appended.
             let capture = if args.quiet {
                 None
             } else {
+                if let Some(i) = indexing {
+                    i.finish(path);
+                }
                 Some(crate::symbolize::open_indexed(path)?)
             };
             let summary = std::thread::scope(|scope| {
