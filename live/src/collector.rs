@@ -214,20 +214,8 @@ impl Collector {
         }
     }
 
-    /// TSC ticks per nanosecond, from the recorder's latest clock stamp when it made one
-    /// long enough after the start, or from a reading now.
     fn tsc_per_ns(&mut self) -> f64 {
-        let r = self.tail.recording();
-        let (start_tsc, start_ns) = (r.start_tsc, r.start_mono_ns);
-        let (mut tsc, mut ns) = (r.end_tsc, r.end_mono_ns);
-        if ns < start_ns + 50_000_000 || tsc <= start_tsc {
-            let now = (self.clock)();
-            (tsc, ns) = (now.tsc, now.mono_ns);
-        }
-        if ns <= start_ns || tsc <= start_tsc {
-            return 1.0;
-        }
-        (tsc - start_tsc) as f64 / (ns - start_ns) as f64
+        self.tail.recording().tsc_per_ns(&mut self.clock)
     }
 
     fn ns_to_ticks(&mut self, ns: u64) -> u64 {

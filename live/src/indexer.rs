@@ -118,9 +118,7 @@ impl LiveIndex {
                 return Ok(0);
             }
             let builder = IndexBuilder::new((r.start_tsc, r.start_mono_ns), (now.tsc, now.mono_ns));
-            let ticks_per_ns = now.tsc.saturating_sub(r.start_tsc) as f64
-                / now.mono_ns.saturating_sub(r.start_mono_ns).max(1) as f64;
-            let holdback = (self.holdback_ns as f64 * ticks_per_ns.clamp(0.1, 100.0)) as u64;
+            let holdback = (self.holdback_ns as f64 * r.tsc_per_ns(|| now)) as u64;
             self.state = Some(Building {
                 builder,
                 queues: Vec::new(),

@@ -40,6 +40,21 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// TSC ticks per nanosecond, from the recorder's latest clock stamp when it made one
+    /// long enough after the start, or from a reading of `now`.
+    pub(crate) fn tsc_per_ns(&self, now: impl FnOnce() -> crate::ClockReading) -> f64 {
+        let (start_tsc, start_ns) = (self.start_tsc, self.start_mono_ns);
+        let (mut tsc, mut ns) = (self.end_tsc, self.end_mono_ns);
+        if ns < start_ns + 50_000_000 || tsc <= start_tsc {
+            let now = now();
+            (tsc, ns) = (now.tsc, now.mono_ns);
+        }
+        if ns <= start_ns || tsc <= start_tsc {
+            return 1.0;
+        }
+        (tsc - start_tsc) as f64 / (ns - start_ns) as f64
+    }
+
     /// The program has ended and its capture has been sealed or completed: no record will
     /// follow.
     pub fn ended(&self) -> bool {
