@@ -74,6 +74,27 @@ impl Scratch {
         self.dir.join(name)
     }
 
+    /// The captures in this directory, sorted by name.
+    pub fn captures(&self) -> Vec<PathBuf> {
+        self.captures_named("")
+    }
+
+    /// The captures in this directory whose name starts with `prefix`, sorted by name.
+    pub fn captures_named(&self, prefix: &str) -> Vec<PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(&self.dir)
+            .expect("scratch dir")
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "mprof"))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Compiles `programs/<source>` into this directory with `compiler` and `flags`.
     pub fn compile(&self, source: &str, compiler: &str, flags: &[&str]) -> PathBuf {
         let src = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,16 +2,6 @@
 
 use memprof_tests::{summary_of, Scratch};
 
-fn captures(s: &Scratch) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(&s.dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "mprof"))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn an_execed_program_is_recorded_only_when_followed() {
     let s = Scratch::new("exec");
@@ -24,7 +14,7 @@ fn an_execed_program_is_recorded_only_when_followed() {
     // What the first program did before it exec'd; the second one is not recorded.
     r.summary()
         .expect(&[("allocations", 4), ("leaked_blocks", 4)]);
-    assert_eq!(captures(&s), vec![r.capture.clone()]);
+    assert_eq!(s.captures(), vec![r.capture.clone()]);
 
     let r = s.record(
         "followed",
@@ -33,16 +23,7 @@ fn an_execed_program_is_recorded_only_when_followed() {
         &[hooks_arg, "malloc"],
     );
     assert_eq!(r.code(), Some(0), "{}", r.stderr());
-    let others: Vec<_> = captures(&s)
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("memprof.hooks.")
-        })
-        .collect();
+    let others = s.captures_named("memprof.hooks.");
     assert_eq!(others.len(), 1, "{others:?}");
     summary_of(&others[0]).expect(&[
         ("allocations", 100),
@@ -65,14 +46,11 @@ fn each_program_of_an_exec_chain_ends_by_exec_and_the_last_with_the_status() {
         &[prog_arg, hooks_arg, "malloc"],
     );
     assert_eq!(r.code(), Some(0), "{}", r.stderr());
-    let named = |prefix: &str| -> Vec<std::path::PathBuf> {
-        captures(&s)
-            .into_iter()
-            .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
-            .collect()
-    };
-    let (second, last) = (named("memprof.exec."), named("memprof.hooks."));
-    assert_eq!((second.len(), last.len()), (1, 1), "{:?}", captures(&s));
+    let (second, last) = (
+        s.captures_named("memprof.exec."),
+        s.captures_named("memprof.hooks."),
+    );
+    assert_eq!((second.len(), last.len()), (1, 1), "{:?}", s.captures());
     for path in [&r.capture, &second[0]] {
         let summary = summary_of(path);
         assert!(summary.flag("replaced_by_exec"), "{:?}", summary.0);
@@ -102,7 +80,8 @@ fn an_exec_chain_in_a_forked_child_is_marked_too() {
         &["-c", &script],
     );
     assert_eq!(r.code(), Some(0), "{}", r.stderr());
-    let children: Vec<_> = captures(&s)
+    let children: Vec<_> = s
+        .captures()
         .into_iter()
         .filter(|p| *p != r.capture)
         .collect();

@@ -3,13 +3,7 @@
 use memprof_tests::{summary_of, Scratch};
 
 fn child_captures(s: &Scratch, parent: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(&s.dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "mprof") && p != parent)
-        .collect();
-    v.sort();
-    v
+    s.captures().into_iter().filter(|p| p != parent).collect()
 }
 
 #[test]
@@ -64,16 +58,7 @@ fn a_followed_child_s_capture_tells_how_it_exited() {
     for (how, code) in [("exit", 3), ("_exit", 5)] {
         let r = s.record(how, &["--follow-fork"], &prog, &[how, &code.to_string()]);
         assert_eq!(r.code(), Some(0), "{}", r.stderr());
-        let children: Vec<_> = child_captures(&s, &r.capture)
-            .into_iter()
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .starts_with("memprof.")
-            })
-            .collect();
+        let children = s.captures_named("memprof.");
         assert_eq!(children.len(), 1, "{children:?}");
         let child = summary_of(&children[0]);
         assert_eq!(child.0["exit_code"], code, "{how}: {:?}", child.0);
