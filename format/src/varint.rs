@@ -6,14 +6,23 @@
 /// per record rather than once per byte.
 #[inline(always)]
 pub fn write_varint(buf: &mut [u8], pos: &mut usize, mut v: u64) {
-    while v >= 0x80 {
-        buf[*pos] = (v as u8) | 0x80;
-        *pos += 1;
+    // One bounds check for the longest varint rather than one per byte: this runs several
+    // times for every allocation the recorder sees.
+    let out = buf[*pos..]
+        .first_chunk_mut::<MAX_VARINT>()
+        .expect("room for a varint");
+    let mut n = 0;
+    while v >= 0x80 && n < MAX_VARINT - 1 {
+        out[n] = (v as u8) | 0x80;
         v >>= 7;
+        n += 1;
     }
-    buf[*pos] = v as u8;
-    *pos += 1;
+    out[n] = v as u8;
+    *pos += n + 1;
 }
+
+/// Bytes of the longest varint (a `u64`).
+pub const MAX_VARINT: usize = 10;
 
 /// Reads an unsigned LEB128 varint at `buf[*pos..]`, advancing `pos`; `None` when it runs past
 /// the end of `buf` or is longer than 10 bytes.

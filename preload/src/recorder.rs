@@ -14,7 +14,7 @@ use memprof_format::{AllocKind, Record, StackRef};
 
 use crate::stash::{self, NodeCache, StackCache};
 use crate::threads::{self, Slot};
-use crate::unwind::Unwinder;
+use crate::unwind::{Caller, Unwinder};
 use crate::writer::Writer;
 use crate::{global, modules, preinit, sys};
 
@@ -181,12 +181,12 @@ impl ThreadState {
         self.writer.write(&Record::ThreadStart { time: sys::now() });
     }
 
-    /// Captures and interns the caller's stack.
+    /// Captures and interns the stack of the program's call into the library.
     #[inline(always)]
-    pub fn stack(&mut self) -> StackRef {
+    pub fn stack(&mut self, caller: Caller) -> StackRef {
         let c = self
             .unwinder
-            .capture(global::unwind_mode(), &mut self.frames);
+            .capture(global::unwind_mode(), caller, &mut self.frames);
         let misses = self.unwinder.misses();
         self.since_refresh += 1;
         if misses != self.seen_misses || self.since_refresh >= REFRESH_EVERY {
@@ -248,7 +248,12 @@ unsafe fn zeroed<T>() -> Option<Box<T>> {
 
 /// Records an allocating call: `call` obtains the block (NULL on failure).
 #[inline(always)]
-pub fn alloc(kind: AllocKind, size: u64, call: impl FnOnce() -> *mut c_void) -> *mut c_void {
+pub fn alloc(
+    kind: AllocKind,
+    size: u64,
+    caller: Caller,
+    call: impl FnOnce() -> *mut c_void,
+) -> *mut c_void {
     match enter() {
         Entry::Forward => call(),
         Entry::PreInit => {
@@ -257,7 +262,7 @@ pub fn alloc(kind: AllocKind, size: u64, call: impl FnOnce() -> *mut c_void) -> 
             p
         }
         Entry::Record(t) => {
-            let stack = t.stack();
+            let stack = t.stack(caller);
             let p = call();
             let time = sys::now();
             t.writer.write(&if p.is_null() {
@@ -294,9 +299,9 @@ pub fn mark(label: &[u8]) {
 }
 
 /// Records a call that failed before reaching the allocator (bad alignment, overflow).
-pub fn failure(kind: AllocKind, size: u64) {
+pub fn failure(kind: AllocKind, size: u64, caller: Caller) {
     if let Entry::Record(t) = enter() {
-        let stack = t.stack();
+        let stack = t.stack(caller);
         t.writer.write(&Record::Failed {
             time: sys::now(),
             kind,
@@ -331,7 +336,12 @@ pub fn free(ptr: *mut c_void, release: impl FnOnce()) {
 }
 
 /// Records `realloc(ptr, size)` with a non-NULL `ptr`; `call` performs it.
-pub fn realloc(ptr: *mut c_void, size: u64, call: impl FnOnce() -> *mut c_void) -> *mut c_void {
+pub fn realloc(
+    ptr: *mut c_void,
+    size: u64,
+    caller: Caller,
+    call: impl FnOnce() -> *mut c_void,
+) -> *mut c_void {
     match enter() {
         Entry::Forward => call(),
         Entry::PreInit => {
@@ -340,7 +350,7 @@ pub fn realloc(ptr: *mut c_void, size: u64, call: impl FnOnce() -> *mut c_void) 
             p
         }
         Entry::Record(t) => {
-            let stack = t.stack();
+            let stack = t.stack(caller);
             let time = sys::now();
             let p = call();
             let done = sys::now();

@@ -27,6 +27,21 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
+/// The calling thread's thread pointer, which x86_64's TLS ABI makes the address of the
+/// thread's control block, stored in the block's first word (glibc's `pthread_self` is the
+/// same value, but a call through the PLT away).
+#[inline(always)]
+pub fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: reads the first word of the block %fs points to, which exists for every thread
+    // (the loader sets it up before any code of the program runs).
+    unsafe {
+        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp,
+            options(nostack, readonly, preserves_flags));
+    }
+    tp
+}
+
 /// The record timestamp: TSC ticks in the units of the capture format.
 #[inline(always)]
 pub fn now() -> u64 {

@@ -3,8 +3,8 @@
 //! A library with a TLS segment makes glibc give every thread a larger DTV, which it
 //! allocates with `calloc`: the profiler would change the very numbers it measures (16 bytes
 //! per thread). So the preload has no TLS: each thread's reentrancy flag and recorder state
-//! live in a process-wide open-addressing table keyed by `pthread_self()`, which is a load
-//! from the thread control block. Only a thread itself inserts its key, so an insert never
+//! live in a process-wide open-addressing table keyed by the thread pointer (`pthread_self()`),
+//! one load from the thread control block. Only a thread itself inserts its key, so an insert never
 //! races with another insert of the same key; a thread's slot is released by its exit
 //! destructor.
 
@@ -46,9 +46,7 @@ fn slots() -> Option<&'static [Slot]> {
 
 #[inline(always)]
 fn self_key() -> usize {
-    // SAFETY: pthread_self has no preconditions; it reads the thread pointer.
-    let k = unsafe { libc::pthread_self() } as usize;
-    k.max(2)
+    sys::thread_pointer().max(2)
 }
 
 #[inline(always)]

@@ -8,8 +8,9 @@
 //! previous walk, when the stack out from there is unchanged ([`walk`]), so that an allocation
 //! pays for the frames that changed since the last one.
 //!
-//! Frame-pointer mode walks the RBP chain instead (about 1 ns a frame), after unwinding this
-//! library's own frames with the rules, since the library itself may omit frame pointers.
+//! Every walk starts at the program's frame that called into the library ([`Caller`], handed
+//! over by the hooks' entry trampolines), so the library's own frames are never unwound.
+//! Frame-pointer mode walks the RBP chain instead (about 1 ns a frame).
 
 mod cfi;
 mod rules;
@@ -19,8 +20,6 @@ use alloc::boxed::Box;
 
 const RECENT: usize = 256;
 
-use core::arch::asm;
-
 use rules::{Kind, Rule, RuleCache};
 use walk::{Frame, Head, Log};
 
@@ -29,6 +28,14 @@ use walk::{Frame, Head, Log};
 pub enum Mode {
     Dwarf,
     FramePointer,
+}
+
+/// Where the program called into the library: the stack pointer on entry to the hook, which
+/// points at the return address, and the frame pointer then (the program's own).
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub sp: u64,
+    pub bp: u64,
 }
 
 /// A thread's unwinder: its rule cache and its stack bounds. Created with the reentrancy
@@ -48,25 +55,8 @@ pub struct Unwinder {
     misses: u64,
 }
 
-/// Addresses of this library's code: frames there are the profiler's own.
-fn own_range() -> (u64, u64) {
-    use core::sync::atomic::{AtomicU64, Ordering};
-    static START: AtomicU64 = AtomicU64::new(0);
-    static END: AtomicU64 = AtomicU64::new(0);
-    let end = END.load(Ordering::Acquire);
-    if end != 0 {
-        return (START.load(Ordering::Relaxed), end);
-    }
-    let here = own_range as *const () as u64;
-    let (s, e) = cfi::module_of(here).map_or((here, here + 1), |m| (m.start, m.end));
-    START.store(s, Ordering::Relaxed);
-    END.store(e, Ordering::Release);
-    (s, e)
-}
-
 impl Unwinder {
     pub fn new() -> Unwinder {
-        own_range();
         Unwinder {
             cache: RuleCache::new(),
             recent: Box::new([[(0, Rule::default()); 2]; RECENT]),
@@ -96,12 +86,9 @@ impl Unwinder {
     }
 
     #[inline(always)]
-    fn rule(&mut self, depth: usize, ip: u64, innermost: bool) -> Rule {
+    fn rule(&mut self, depth: usize, ip: u64) -> Rule {
         let Some(recent) = self.recent.get_mut(depth) else {
-            return self
-                .cache
-                .get(ip)
-                .unwrap_or_else(|| self.miss(ip, innermost));
+            return self.cache.get(ip).unwrap_or_else(|| self.miss(ip));
         };
         if recent[0].0 == ip {
             return recent[0].1;
@@ -112,7 +99,7 @@ impl Unwinder {
         }
         let r = match self.cache.get(ip) {
             Some(r) => r,
-            None => self.miss(ip, innermost),
+            None => self.miss(ip),
         };
         if let Some(recent) = self.recent.get_mut(depth) {
             *recent = [(ip, r), recent[0]];
@@ -122,43 +109,27 @@ impl Unwinder {
 
     #[cold]
     #[inline(never)]
-    fn miss(&mut self, ip: u64, innermost: bool) -> Rule {
+    fn miss(&mut self, ip: u64) -> Rule {
         self.misses += 1;
         // A return address points after the call; the call itself, one byte back, is what
         // belongs to the calling function (it matters after a call to a noreturn function).
-        let r = self.eval.rule(if innermost { ip } else { ip - 1 });
+        let r = self.eval.rule(ip - 1);
         self.cache.insert(ip, r);
         r
     }
 
-    /// Walks the calling thread's stack from the first frame outside this library, writing its
-    /// return addresses into `out`, innermost first; when the result says `logged`, only the
-    /// innermost few may be there, and [`Unwinder::name`] or [`Unwinder::fill`] give the rest.
+    /// Walks the calling thread's stack from the program's frame that called into the library,
+    /// writing its return addresses into `out`, innermost first; when the result says
+    /// `logged`, only the innermost few may be there, and [`Unwinder::name`] or
+    /// [`Unwinder::fill`] give the rest.
     #[inline(never)]
-    pub fn capture(&mut self, mode: Mode, out: &mut [u64]) -> Captured {
-        let (mut ip, mut sp, mut bp): (u64, u64, u64);
-        // SAFETY: reads the instruction pointer, stack pointer and frame pointer; no memory is
-        // touched.
-        unsafe {
-            asm!("lea {ip}, [rip]", "mov {sp}, rsp", "mov {bp}, rbp",
-                 ip = out(reg) ip, sp = out(reg) sp, bp = out(reg) bp,
-                 options(nomem, nostack, preserves_flags));
-        }
+    pub fn capture(&mut self, mode: Mode, caller: Caller, out: &mut [u64]) -> Captured {
         let hi = self.stack_hi;
-        let (own_lo, own_hi) = own_range();
+        let (mut ip, mut sp, mut bp) = match read(caller.sp, caller.sp, hi) {
+            Some(ra) if ra >= 4096 => (ra, caller.sp + 8, caller.bp),
+            _ => return Captured::frames(0, false),
+        };
         let mut depth = 0;
-        // This library's frames first: their code is ours, not the program's.
-        loop {
-            let rule = self.rule(depth, ip, depth == 0);
-            let Some((next_ip, next_sp, next_bp)) = step(rule, sp, bp, hi, None) else {
-                return Captured::frames(0, false);
-            };
-            (ip, sp, bp) = (next_ip, next_sp, next_bp);
-            depth += 1;
-            if !(own_lo..own_hi).contains(&ip) {
-                break;
-            }
-        }
         let Some(first) = out.first_mut() else {
             return Captured::frames(0, true);
         };
@@ -185,7 +156,7 @@ impl Unwinder {
                 // Too deep to log, so too deep to compare.
                 cursor = 0;
             }
-            let rule = self.rule(depth, ip, false);
+            let rule = self.rule(depth, ip);
             let frame = self.head.frames.get_mut(n);
             let Some((next_ip, next_sp, next_bp)) = step(rule, sp, bp, hi, frame) else {
                 break;

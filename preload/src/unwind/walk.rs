@@ -8,7 +8,9 @@
 //! deep, unchanging call chain pay for the changed frames only.
 //!
 //! The log keeps frames outermost first, so the frames a new walk shares with it stay where
-//! they are and only the frames below the shared one are rewritten. Each logged frame also
+//! they are and only the frames below the shared one are rewritten. The words the frames read
+//! are kept apart in one compact list, in the same order: the common case, nothing changed,
+//! is then one branch-free pass over it. Each logged frame also
 //! keeps the id the caller gave the stack from the outermost frame down to it: the shared part
 //! of a stack is named once, not at every allocation. A frame's bp is compared only when the
 //! walk from it out uses bp before restoring it: most code uses rbp as a general register,
@@ -20,9 +22,6 @@ use super::rules::{Kind, Rule};
 
 /// Frames a walk can log; deeper walks are not reused.
 pub const FRAMES: usize = 256;
-
-/// Always 0: the stand-in for a read a frame did not make, so that every frame checks two.
-static ZERO: u64 = 0;
 
 /// The frame's CFA is computed from bp.
 const CFA_BP: u8 = 1;
@@ -38,9 +37,10 @@ pub struct Frame {
     pub ip: u64,
     pub sp: u64,
     pub bp: u64,
-    /// (address, value) of the words read while unwinding from this frame; unused ones are
-    /// ZERO's.
+    /// (address, value) of the words read while unwinding from this frame: the first
+    /// `nreads` of them.
     reads: [(u64, u64); 2],
+    nreads: u8,
     flags: u8,
 }
 
@@ -50,20 +50,18 @@ impl Frame {
         sp: 0,
         bp: 0,
         reads: [(0, 0); 2],
+        nreads: 0,
         flags: 0,
     };
 
     /// Starts a frame with registers (ip, sp, bp) and no reads yet.
     #[inline(always)]
     pub fn begin(&mut self, ip: u64, sp: u64, bp: u64) {
-        let none = (&ZERO as *const u64 as u64, 0);
-        *self = Frame {
-            ip,
-            sp,
-            bp,
-            reads: [none; 2],
-            flags: 0,
-        };
+        self.ip = ip;
+        self.sp = sp;
+        self.bp = bp;
+        self.nreads = 0;
+        self.flags = 0;
     }
 
     /// Notes the rule this frame is unwound with.
@@ -78,6 +76,7 @@ impl Frame {
     #[inline(always)]
     pub fn read(&mut self, i: usize, addr: u64, value: u64) {
         self.reads[i] = (addr, value);
+        self.nreads = i as u8 + 1;
     }
 
     /// Whether the walk from this frame out depends on its bp, given whether the walk from
@@ -85,19 +84,18 @@ impl Frame {
     fn depends_on_bp(&self, caller_depends: bool) -> bool {
         self.flags & CFA_BP != 0 || (self.flags & RESTORES_BP == 0 && caller_depends)
     }
+}
 
-    /// True when a word this frame read holds another value now.
-    #[inline(always)]
-    fn changed(&self) -> bool {
-        // SAFETY: each address is ZERO's or a stack word read while unwinding from this
-        // frame, between its stack pointer and the top of the stack; callers check only
-        // frames whose stack pointer is the same as now or lies above a frame that is, so
-        // the words lie inside the live stack, mapped and readable.
-        let differs = |(addr, value): (u64, u64)| unsafe {
-            core::ptr::read_unaligned(addr as *const u64) ^ value
-        };
-        differs(self.reads[0]) | differs(self.reads[1]) != 0
-    }
+/// The bits in which the word at `addr` differs from `value`.
+///
+/// # Safety
+/// `addr` must be a stack word read while unwinding a logged frame whose stack pointer is the
+/// same as now or lies above a frame whose is: such words lie between the live stack pointer
+/// and the top of the stack, mapped and readable.
+#[inline(always)]
+unsafe fn differs((addr, value): (u64, u64)) -> u64 {
+    // SAFETY: guaranteed by the caller; x86_64 reads unaligned words.
+    unsafe { core::ptr::read_unaligned(addr as *const u64) ^ value }
 }
 
 /// The frames of the walk in progress, innermost first.
@@ -116,6 +114,10 @@ impl Head {
 /// The last complete walk, outermost frame first.
 pub struct Log {
     frames: [Frame; FRAMES],
+    /// The words frames `0..len` read, frame by frame; frames `0..=p` read the first
+    /// `ends[p]`.
+    reads: [(u64, u64); 2 * FRAMES],
+    ends: [u16; FRAMES],
     /// `ids[p]` names the stack made of frames `0..=p`; valid below `named`.
     ids: [u64; FRAMES],
     len: usize,
@@ -126,6 +128,8 @@ impl Log {
     pub fn new() -> Box<Log> {
         Box::new(Log {
             frames: [Frame::EMPTY; FRAMES],
+            reads: [(0, 0); 2 * FRAMES],
+            ends: [0; FRAMES],
             ids: [0; FRAMES],
             len: 0,
             named: 0,
@@ -169,7 +173,32 @@ impl Log {
     /// stack pointer as when it was logged.
     #[inline(always)]
     pub fn changed_at(&self, p: usize) -> Option<usize> {
-        self.frames[..=p].iter().rposition(Frame::changed)
+        let reads = &self.reads[..self.ends[p] as usize];
+        // SAFETY: the reads of frames out from one whose stack pointer is unchanged (the
+        // caller's guarantee), in the live stack as `differs` requires.
+        let any = reads.iter().fold(0, |acc, &r| acc | unsafe { differs(r) });
+        if any == 0 {
+            return None;
+        }
+        // SAFETY: as above.
+        let r = reads.iter().rposition(|&r| unsafe { differs(r) } != 0)?;
+        Some(self.ends[..=p].partition_point(|&end| end as usize <= r))
+    }
+
+    /// Appends frame `f` as the log's frame `q`, after frames `0..q`.
+    #[inline(always)]
+    fn put(&mut self, q: usize, f: &Frame, depends: bool) {
+        let start = q.checked_sub(1).map_or(0, |o| self.ends[o] as usize);
+        // Both words, whether read or not: a copy of fixed size is a few moves, not a call
+        // to memcpy. Frames `0..q` read at most 2q words, so they fit.
+        if let Some(to) = self.reads.get_mut(start..start + 2) {
+            to.copy_from_slice(&f.reads);
+        }
+        self.ends[q] = (start + f.nreads as usize) as u16;
+        self.frames[q] = *f;
+        if depends {
+            self.frames[q].flags |= DEPENDS_ON_BP;
+        }
     }
 
     /// Keeps frames `0..=p` and puts the head's frames `0..n` (innermost first) under them:
@@ -190,10 +219,7 @@ impl Log {
                 named = q + 1;
             }
             depends = f.depends_on_bp(depends);
-            self.frames[q] = *f;
-            if depends {
-                self.frames[q].flags |= DEPENDS_ON_BP;
-            }
+            self.put(q, f, depends);
         }
         self.len = total;
         self.named = named;
@@ -208,16 +234,9 @@ impl Log {
             return false;
         }
         let mut depends = false;
-        for (g, f) in self
-            .frames
-            .iter_mut()
-            .zip(head.frames[..=last].iter().rev())
-        {
+        for (q, f) in head.frames[..=last].iter().rev().enumerate() {
             depends = f.depends_on_bp(depends);
-            *g = *f;
-            if depends {
-                g.flags |= DEPENDS_ON_BP;
-            }
+            self.put(q, f, depends);
         }
         self.len = last + 1;
         true
