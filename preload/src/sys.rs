@@ -42,6 +42,28 @@ pub fn thread_pointer() -> usize {
     tp
 }
 
+/// The calling thread's stack pointer.
+#[inline(always)]
+pub fn stack_pointer() -> u64 {
+    let sp: u64;
+    // SAFETY: copies the stack pointer; no memory is touched.
+    unsafe {
+        core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    sp
+}
+
+extern "C" {
+    /// Set by the loader to the stack pointer the kernel started the process with.
+    static __libc_stack_end: *const c_void;
+}
+
+/// Where the main thread's stack began: every frame of the main thread lies below.
+pub fn main_stack_end() -> u64 {
+    // SAFETY: the loader sets the variable before any constructor runs and never changes it.
+    unsafe { __libc_stack_end as u64 }
+}
+
 /// The record timestamp: TSC ticks in the units of the capture format.
 #[inline(always)]
 pub fn now() -> u64 {

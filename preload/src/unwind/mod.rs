@@ -20,6 +20,7 @@ use alloc::boxed::Box;
 
 const RECENT: usize = 256;
 
+use crate::sys;
 use rules::{Kind, Rule, RuleCache};
 use walk::{Frame, Head, Log};
 
@@ -313,21 +314,23 @@ fn read(addr: u64, lo: u64, hi: u64) -> Option<u64> {
 
 /// One past the highest address of the calling thread's stack, or 0 if it cannot be told
 /// (then nothing is unwound).
+///
+/// Told without a call into libc: a thread's first allocation may be made inside
+/// `pthread_getattr_np` (Ruby's threads start that way), which holds the thread's own lock,
+/// so asking it again from here would deadlock.
 fn stack_top() -> u64 {
-    // SAFETY: an all-zero pthread_attr_t is valid storage for pthread_getattr_np to fill.
-    let mut attr: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
-    // SAFETY: `attr` is valid storage; pthread_self is the calling thread.
-    if unsafe { libc::pthread_getattr_np(libc::pthread_self(), &mut attr) } != 0 {
-        return 0;
+    let sp = sys::stack_pointer();
+    let tp = sys::thread_pointer() as u64;
+    if tp > sp {
+        // glibc puts a thread's descriptor, which the thread pointer points to, at the top of
+        // the thread's stack, above its static TLS: all of it mapped.
+        return tp;
     }
-    let mut addr: *mut core::ffi::c_void = core::ptr::null_mut();
-    let mut size = 0usize;
-    // SAFETY: `attr` was initialised above; the out-pointers are valid.
-    let ok = unsafe { libc::pthread_attr_getstack(&attr, &mut addr, &mut size) } == 0;
-    // SAFETY: `attr` was initialised by pthread_getattr_np.
-    unsafe { libc::pthread_attr_destroy(&mut attr) };
-    if ok {
-        addr as u64 + size as u64
+    // The main thread, whose descriptor lies elsewhere: its frames lie below where the kernel
+    // started it, and the page holding that point is mapped (it holds argv).
+    let end = sys::main_stack_end();
+    if end > sp {
+        (end | 4095) + 1
     } else {
         0
     }

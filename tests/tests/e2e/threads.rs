@@ -94,3 +94,32 @@ fn an_unknown_thread_is_refused_with_the_known_ones() {
         "{err}"
     );
 }
+
+#[test]
+fn a_thread_whose_first_allocation_is_inside_pthread_getattr_np() {
+    let s = Scratch::new("threads-getattr");
+    let prog = s.c("getattr.c", &[]);
+    let r = s.record("getattr", &[], &prog, &[]);
+    // A deadlock ends with the program's alarm (142).
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let j = report_json_with(&r.capture, &["--sort", "allocations", "--top", "50"]);
+    assert_eq!(j["summary"]["threads"], 5);
+    assert_eq!(j["summary"]["leaked_blocks"], 0);
+    // The workers' own blocks, unwound out to the thread's first frame.
+    let ours: Vec<&Value> = j["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["frames"][0]["function"] == "worker")
+        .collect();
+    assert_eq!(ours.len(), 1, "{:#}", j["stacks"]);
+    assert_eq!(ours[0]["allocations"], 4);
+    assert_eq!(ours[0]["bytes"], 400);
+    let functions: Vec<&str> = ours[0]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["function"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(functions[..2], ["worker", "start_thread"], "{functions:?}");
+}
