@@ -1,10 +1,12 @@
 //! Opening and claiming the capture file.
 //!
 //! `memprof run` creates the file empty and names it in `MEMPROF_OUT` (where `%p` stands for
-//! the pid). The first process to find it empty writes the header and records into it. A
-//! process that finds it already claimed is an exec'd descendant: it records into a capture of
-//! its own next to it with `MEMPROF_FOLLOW_EXEC`, and not at all otherwise. A followed fork
-//! child always gets a capture of its own.
+//! the pid). The program it started writes the header and records into it. A process that
+//! finds it already claimed is an exec'd descendant: it records into a capture of its own next
+//! to it with `MEMPROF_FOLLOW_EXEC`, and not at all otherwise; so does a process that memprof
+//! did not start and that finds no capture (a fork child that was not followed and then
+//! execed: with `%p` its name is its own). A followed fork child always gets a capture of its
+//! own.
 
 use core::cell::UnsafeCell;
 use core::ffi::c_int;
@@ -125,8 +127,12 @@ impl PathBuf {
 }
 
 /// Opens the capture named by `MEMPROF_OUT`; false if this process must not record.
-pub fn open(template: &[u8], forked_from: u32) -> bool {
+/// `started` tells whether memprof started this process (rather than one of its programs).
+pub fn open(template: &[u8], started: bool) -> bool {
+    let forked_from = 0;
+    let follow_exec = global::FOLLOW_EXEC.load(Ordering::Relaxed);
     let pid = sys::getpid();
+    mark_inherited(pid);
     let mut path = PathBuf::new();
     let mut rest = template;
     while let Some(i) = rest.windows(2).position(|w| w == b"%p") {
@@ -135,20 +141,40 @@ pub fn open(template: &[u8], forked_from: u32) -> bool {
         rest = &rest[i + 2..];
     }
     path.push(rest);
-    let fd = sys::open(path.as_cstr(), libc::O_RDWR | libc::O_CREAT);
+    let may_record = started || follow_exec;
+    let create = if may_record { libc::O_CREAT } else { 0 };
+    let fd = sys::open(path.as_cstr(), libc::O_RDWR | create);
     if fd < 0 {
-        sys::warn(b"cannot open the capture file named by MEMPROF_OUT; not recording");
+        if may_record {
+            sys::warn(b"cannot open the capture file named by MEMPROF_OUT; not recording");
+        }
         return false;
     }
-    if sys::file_size(fd) == Some(0) {
+    if may_record && sys::file_size(fd) == Some(0) {
         return claim(fd, pid, forked_from, &path);
     }
     mark_if_execed(fd, pid);
     sys::close(fd);
-    if !global::FOLLOW_EXEC.load(Ordering::Relaxed) {
+    if !follow_exec {
         return false;
     }
     open_sibling(template, pid, forked_from)
+}
+
+/// Marks the captures this process recorded into before it execed, and closes every capture
+/// descriptor the program inherited: they are not close-on-exec (see [`HIGH_FD`]), and a fork
+/// child's capture is named after its first program, which may not be this one's.
+fn mark_inherited(pid: u32) {
+    for fd in HIGH_FD..HIGH_FD + 16 {
+        if sys::file_size(fd).is_none() {
+            continue;
+        }
+        let mut magic = [0u8; MAGIC.len()];
+        if sys::pread_exact(fd, &mut magic, h::MAGIC as u64) && magic == MAGIC {
+            mark_if_execed(fd, pid);
+            sys::close(fd);
+        }
+    }
 }
 
 /// When the capture open at `fd` was written by this very process, the process has replaced

@@ -79,7 +79,12 @@ fn start() -> bool {
     }
     global::FOLLOW_FORK.store(env_flag(c"MEMPROF_FOLLOW_FORK"), Ordering::Relaxed);
     global::FOLLOW_EXEC.store(env_flag(c"MEMPROF_FOLLOW_EXEC"), Ordering::Relaxed);
-    if !capture_file::open(out, 0) {
+    // memprof names itself as the parent of the program it starts: other processes that load
+    // the library are that program's descendants.
+    let started = env(c"MEMPROF_LAUNCHER")
+        .and_then(parse_usize)
+        .is_none_or(|launcher| launcher == sys::getppid() as usize);
+    if !capture_file::open(out, started) {
         return false;
     }
     register_handlers();

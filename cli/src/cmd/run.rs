@@ -82,7 +82,8 @@ pub fn launch(
         _ => preload.clone().into_os_string(),
     };
     cmd.env("LD_PRELOAD", ld_preload)
-        .env("MEMPROF_OUT", &template);
+        .env("MEMPROF_OUT", &template)
+        .env("MEMPROF_LAUNCHER", std::process::id().to_string());
     cmd.env(
         "MEMPROF_UNWIND",
         if args.unwind == Unwind::Fp {

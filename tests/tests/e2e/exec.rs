@@ -1,6 +1,6 @@
 //! exec: the new program is recorded only with `--follow-exec`, into a capture of its own.
 
-use memprof_tests::{summary_of, Scratch};
+use memprof_tests::{memprof, summary_of, Scratch};
 
 #[test]
 fn an_execed_program_is_recorded_only_when_followed() {
@@ -98,5 +98,39 @@ fn an_exec_chain_in_a_forked_child_is_marked_too() {
             "{name}: {:?}",
             summary.0
         );
+    }
+}
+
+#[test]
+fn a_child_that_runs_another_program_is_recorded_only_when_followed() {
+    let s = Scratch::new("exec-child");
+    // Each subshell forks and execs /bin/true; the captures get their default names.
+    let run = |opts: &[&str]| {
+        for c in s.captures() {
+            std::fs::remove_file(c).unwrap();
+        }
+        let out = std::process::Command::new(memprof())
+            .current_dir(s.path(""))
+            .args(["run", "-q"])
+            .args(opts)
+            .args(["--", "/bin/sh", "-c", "(/bin/true); (/bin/true)"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        s.captures()
+    };
+    assert_eq!(run(&[]).len(), 1);
+    assert_eq!(run(&["--follow-exec"]).len(), 3);
+    let captures = run(&["--follow-fork"]);
+    assert_eq!(captures.len(), 3, "{captures:?}");
+    let children: Vec<_> = captures
+        .iter()
+        .map(|c| summary_of(c))
+        .filter(|summary| summary.flag("replaced_by_exec"))
+        .collect();
+    // The forked shells went on as /bin/true, which was not followed.
+    assert_eq!(children.len(), 2);
+    for summary in children {
+        assert!(!summary.flag("truncated"), "{:?}", summary.0);
     }
 }
