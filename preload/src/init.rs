@@ -117,10 +117,11 @@ fn register_handlers() {
     // SAFETY: the handlers are plain functions that stay valid for the life of the process.
     unsafe { libc::pthread_atfork(None, None, Some(fork_child)) };
     // Registered before `__libc_start_main` registers the loader's finaliser, so this runs
-    // after every destructor and every exit handler of the program.
-    // SAFETY: as above; a null DSO handle ties the handler to the process, not to this
-    // library (glibc does not export `atexit` itself).
-    unsafe { __cxa_atexit(process_exit, core::ptr::null_mut(), core::ptr::null_mut()) };
+    // after every destructor and every exit handler of the program. `on_exit` rather than
+    // `atexit` for the status: a program that returns from `main` reaches `exit` inside libc,
+    // where the `exit` hook does not see it.
+    // SAFETY: as above.
+    unsafe { on_exit(process_exit, core::ptr::null_mut()) };
     // SAFETY: dlsym with a NUL-terminated name; it may allocate, which the guard forwards.
     let f = unsafe {
         libc::dlsym(
@@ -175,17 +176,14 @@ extern "C" fn fork_child() {
 }
 
 extern "C" {
-    fn __cxa_atexit(
-        f: extern "C" fn(*mut c_void),
-        arg: *mut c_void,
-        dso: *mut c_void,
-    ) -> core::ffi::c_int;
+    fn on_exit(f: extern "C" fn(c_int, *mut c_void), arg: *mut c_void) -> c_int;
 }
 
-extern "C" fn process_exit(_: *mut c_void) {
+extern "C" fn process_exit(status: c_int, _: *mut c_void) {
     if global::state() != global::RECORDING {
         return;
     }
+    global::note_exit(status);
     recorder::guarded(|| {
         if let Some(t) = recorder_state() {
             // Unloads cause no unwind-cache miss; make sure none goes unrecorded.

@@ -1,6 +1,7 @@
 /* The parent makes 10 allocations, forks; the child makes 7 (33 bytes each) and exits; the
  * parent waits, then makes 5 more (20 bytes each). Nothing is freed after the fork.
- * Arguments: how the child ends ("exit", the default, or "_exit") and its exit code (0);
+ * Arguments: how the child ends ("exit", the default, "_exit", or "return" from a function
+ * called by main, which then returns its value) and its exit code (0);
  * the parent exits 0 when the child ended with that code. */
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +10,20 @@
 
 void *volatile sink;
 
+/* The child's work; it returns the code unless it exits itself. */
+static int child(const char *how, int code) {
+    for (int i = 0; i < 7; i++) sink = malloc(33);
+    if (strcmp(how, "_exit") == 0) _exit(code);
+    if (strcmp(how, "return") != 0) exit(code);
+    return code;
+}
+
 int main(int argc, char **argv) {
-    int quick = argc > 1 && strcmp(argv[1], "_exit") == 0;
+    const char *how = argc > 1 ? argv[1] : "exit";
     int code = argc > 2 ? atoi(argv[2]) : 0;
     for (int i = 0; i < 10; i++) { sink = malloc(10); free(sink); }
     pid_t c = fork();
-    if (c == 0) {
-        for (int i = 0; i < 7; i++) sink = malloc(33);
-        if (quick) _exit(code);
-        exit(code);
-    }
+    if (c == 0) return child(how, code);
     int status;
     waitpid(c, &status, 0);
     for (int i = 0; i < 5; i++) sink = malloc(20);

@@ -55,7 +55,7 @@ fn a_followed_child_gets_its_own_capture() {
 fn a_followed_child_s_capture_tells_how_it_exited() {
     let s = Scratch::new("fork-exit");
     let prog = s.c("fork.c", &[]);
-    for (how, code) in [("exit", 3), ("_exit", 5)] {
+    for (how, code) in [("exit", 3), ("_exit", 5), ("return", 7)] {
         let r = s.record(how, &["--follow-fork"], &prog, &[how, &code.to_string()]);
         assert_eq!(r.code(), Some(0), "{}", r.stderr());
         let children = s.captures_named("memprof.");
