@@ -39,6 +39,8 @@ pub struct Launched {
     /// The program's file name.
     pub name: String,
     started: std::time::SystemTime,
+    /// The capture named with `-o`, locked for as long as this run lasts.
+    _lock: Option<std::fs::File>,
 }
 
 /// Starts the program of `args` with the preload library, after `setup` had its say on the
@@ -68,7 +70,7 @@ pub fn launch(
     let name = exe
         .file_name()
         .map_or("program".into(), |n| n.to_string_lossy().into_owned());
-    let template = output_template(args.output.as_deref(), &name)?;
+    let (template, lock) = output_template(args.output.as_deref(), &name)?;
 
     let mut cmd = std::process::Command::new(&exe);
     cmd.arg0(program).args(rest);
@@ -128,6 +130,7 @@ pub fn launch(
         path,
         name,
         started,
+        _lock: lock,
     };
     Ok((child, launched))
 }
@@ -272,8 +275,13 @@ fn resolve(program: &OsString) -> anyhow::Result<PathBuf> {
 
 /// The value of `MEMPROF_OUT`: the path given, created empty now so that an unwritable
 /// location fails before the program starts, or `memprof.<name>.%p.mprof` in the working
-/// directory, where the preload puts the pid in place of `%p`.
-fn output_template(output: Option<&Path>, name: &str) -> anyhow::Result<OsString> {
+/// directory, where the preload puts the pid in place of `%p`. A path given is locked
+/// (`flock`) until the run ends, so that a second run given the same path is refused instead
+/// of emptying the file under the first one's program.
+fn output_template(
+    output: Option<&Path>,
+    name: &str,
+) -> anyhow::Result<(OsString, Option<std::fs::File>)> {
     let cwd = std::env::current_dir()?;
     match output {
         Some(p) => {
@@ -288,10 +296,28 @@ fn output_template(output: Option<&Path>, name: &str) -> anyhow::Result<OsString
                     ),
                 );
             }
-            if let Err(e) = std::fs::File::create(&p) {
+            let file = match std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&p)
+            {
+                Ok(f) => f,
+                Err(e) => return fail(2, format!("cannot write the capture {}: {e}", p.display())),
+            };
+            if !lock(&file) {
+                return fail(
+                    2,
+                    format!(
+                        "{} is the capture of another memprof run still going on: choose another -o",
+                        p.display()
+                    ),
+                );
+            }
+            if let Err(e) = file.set_len(0) {
                 return fail(2, format!("cannot write the capture {}: {e}", p.display()));
             }
-            Ok(p.into_os_string())
+            Ok((p.into_os_string(), Some(file)))
         }
         None => {
             let probe = cwd.join(format!(".memprof-probe-{}", std::process::id()));
@@ -313,11 +339,21 @@ fn output_template(output: Option<&Path>, name: &str) -> anyhow::Result<OsString
                     )
                 }
             }
-            Ok(cwd
-                .join(format!("memprof.{name}.%p.mprof"))
-                .into_os_string())
+            Ok((
+                cwd.join(format!("memprof.{name}.%p.mprof"))
+                    .into_os_string(),
+                None,
+            ))
         }
     }
+}
+
+/// Takes an exclusive lock on `file` without waiting; false when another process holds one.
+fn lock(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor the caller keeps open; no memory is passed.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EWOULDBLOCK)
 }
 
 /// Records how the program ended in the capture's header. False when the program never

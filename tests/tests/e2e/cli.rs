@@ -258,3 +258,39 @@ fn an_interrupt_to_the_process_group_reaches_the_program_once() {
     assert_eq!(line, "interrupted 1 time(s)\n");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_capture_another_run_is_writing_is_refused() {
+    let s = Scratch::new("cli-busy");
+    let prog = s.c("waits.c", &[]);
+    let (pid_file, go_file) = (s.path("pid"), s.path("go"));
+    let mut first = Command::new(memprof())
+        .current_dir(s.path(""))
+        .args(["run", "-q", "-o", "busy.mprof", "--"])
+        .arg(&prog)
+        .args([&pid_file, &go_file])
+        .spawn()
+        .unwrap();
+    // The first program is recording once it wrote its pid.
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n')) {
+        assert!(start.elapsed().as_secs() < 60, "the program never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let (code, _, err) = run(&["run", "-o", "busy.mprof", "--", "true"], &s.path(""));
+    assert_eq!(code, Some(2), "{err}");
+    one_line_error(&err);
+    assert!(err.contains("another memprof run"), "{err}");
+
+    std::fs::write(&go_file, "").unwrap();
+    assert!(first.wait().unwrap().success());
+    let summary = memprof_tests::summary_of(&s.path("busy.mprof"));
+    // Its 150 blocks, and the FILE it wrote its pid with.
+    summary.expect(&[("allocations", 152), ("frees", 2), ("leaked_blocks", 150)]);
+    // Once the run is over, the path is free again.
+    let (code, _, err) = run(
+        &["run", "-q", "-o", "busy.mprof", "--", "true"],
+        &s.path(""),
+    );
+    assert_eq!(code, Some(0), "{err}");
+}
