@@ -211,6 +211,7 @@ fn read_part(
                 }
                 if in_range {
                     f.allocated(size);
+                    f.truncated_stacks += u64::from(stack.truncated);
                     if temporary && ended_in_range {
                         f.temporary += 1;
                     }

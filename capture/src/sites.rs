@@ -20,6 +20,8 @@ pub struct Figures {
     pub peak_bytes: u64,
     pub leaked_bytes: u64,
     pub leaked_blocks: u64,
+    /// Allocations whose stack was deeper than the recording's `--max-depth`, and cut there.
+    pub truncated_stacks: u64,
 }
 
 impl Figures {
@@ -48,6 +50,7 @@ impl Figures {
         self.peak_bytes += other.peak_bytes;
         self.leaked_bytes += other.leaked_bytes;
         self.leaked_blocks += other.leaked_blocks;
+        self.truncated_stacks += other.truncated_stacks;
     }
 
     /// Counts one allocation of `size` bytes.

@@ -170,13 +170,21 @@ pub struct ReportArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
     /// Frames shown per call stack (levels, with --tree).
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = at_least_one)]
     pub depth: usize,
     /// Only the call stacks with a function or source file whose name contains this.
     #[arg(long, value_name = "TEXT")]
     pub r#match: Option<String>,
-    /// Show the heap and the allocation rate over the range, in this many columns.
-    #[arg(long, value_name = "COLUMNS", num_args = 0..=1, default_missing_value = "60")]
+    /// Show the heap and the allocation rate over the range, in this many columns
+    /// (`--timeline=N`; 60 by default).
+    #[arg(
+        long,
+        value_name = "COLUMNS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "60",
+        value_parser = at_least_one
+    )]
     pub timeline: Option<usize>,
     /// Show how many allocations requested how much, by power-of-two class.
     #[arg(long)]
@@ -257,4 +265,13 @@ pub fn parse(mut args: Vec<OsString>) -> Cli {
         }
     }
     Cli::parse_from(args)
+}
+
+/// A count that must be 1 or more.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

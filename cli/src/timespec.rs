@@ -98,7 +98,8 @@ pub fn range(
     }
     let end_ns = Summary::of(capture).duration_ns;
     let (from, to) = match at {
-        Some(at) => (0, resolve(at, capture, end_ns)?),
+        // At the start itself the heap is (nearly) empty, not an error.
+        Some(at) => (0, resolve(at, capture, end_ns)?.max(1)),
         None => (
             from.map_or(Ok(0), |f| resolve(f, capture, end_ns))?,
             to.map_or(Ok(u64::MAX), |t| resolve(t, capture, end_ns))?,

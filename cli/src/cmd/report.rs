@@ -258,6 +258,9 @@ fn write_sites(
         for l in lines {
             writeln!(out, "{:>6}{l}", "")?;
         }
+        if f.truncated_stacks > 0 {
+            writeln!(out, "{:>6}... (deeper frames were cut at --max-depth)", "")?;
+        }
     }
     Ok(())
 }

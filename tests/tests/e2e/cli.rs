@@ -141,7 +141,7 @@ fn report_into_a_closed_pipe_exits_quietly() {
     let prog = s.c("hooks.c", &[]);
     let r = s.record("p", &[], &prog, &["malloc"]);
     // The JSON writer reports a closed pipe in an error of its own.
-    for options in ["", "--json --timeline 1000"] {
+    for options in ["", "--json --timeline=1000"] {
         let out = Command::new("bash")
             .arg("-c")
             .arg(format!(
@@ -293,4 +293,29 @@ fn a_capture_another_run_is_writing_is_refused() {
         &s.path(""),
     );
     assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn report_options_read_as_written() {
+    let s = Scratch::new("cli-options");
+    let (code, _, err) = run(&["run", "-q", "-o", "t.mprof", "--", "ls"], &s.dir);
+    assert_eq!(code, Some(0), "{err}");
+    // An optional column count does not swallow the capture.
+    for args in [
+        &["report", "--timeline", "t.mprof"][..],
+        &["report", "--timeline=20", "t.mprof"],
+        &["report", "--at", "start", "t.mprof"],
+    ] {
+        let (code, out, err) = run(args, &s.dir);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert!(out.starts_with("program"), "{args:?}: {out}");
+    }
+    for args in [
+        &["report", "--depth", "0", "t.mprof"][..],
+        &["report", "--timeline=0", "t.mprof"],
+    ] {
+        let (code, _, err) = run(args, &s.dir);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains("at least 1"), "{args:?}: {err}");
+    }
 }

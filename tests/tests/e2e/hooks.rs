@@ -1,6 +1,6 @@
 //! Each allocator entry point, with exact counts.
 
-use memprof_tests::{assert_matches_memcheck, memcheck, Scratch};
+use memprof_tests::{assert_matches_memcheck, memcheck, memprof_ok, report_json_with, Scratch};
 
 fn record_mode(mode: &str) -> memprof_tests::Summary {
     let s = Scratch::new(mode);
@@ -95,11 +95,23 @@ fn a_stack_deeper_than_max_depth_is_recorded() {
             &["deep"],
         );
         assert_eq!(r.code(), Some(0), "{}", r.stderr());
+        let cut = u64::from(depth == "8");
         r.summary().expect(&[
             ("allocations", 1),
             ("frees", 1),
             ("temporary_allocations", 1),
+            ("truncated_stacks", cut),
         ]);
+        // The stack says so itself, in JSON and in the text.
+        let j = report_json_with(&r.capture, &["--depth", depth]);
+        assert_eq!(j["stacks"][0]["truncated_stacks"], cut);
+        assert_eq!(
+            j["stacks"][0]["frames"].as_array().unwrap().len() <= 8,
+            depth == "8"
+        );
+        let text = memprof_ok(["report", r.capture.to_str().unwrap()]);
+        let text = String::from_utf8(text).unwrap();
+        assert_eq!(text.contains("cut at --max-depth"), depth == "8", "{text}");
     }
 }
 

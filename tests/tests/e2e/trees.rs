@@ -119,7 +119,7 @@ fn request_sizes_and_a_search_by_name() {
 #[test]
 fn the_timeline_adds_up_to_the_summary() {
     let (_s, r) = leaks("timeline");
-    let j = report_json_with(&r.capture, &["--timeline", "50"]);
+    let j = report_json_with(&r.capture, &["--timeline=50"]);
     let columns = j["timeline"].as_array().unwrap();
     assert!(
         !columns.is_empty() && columns.len() <= 50,
