@@ -9,6 +9,7 @@ mod cmd;
 mod elf;
 mod indexing;
 mod preload;
+mod stdio;
 mod symbolize;
 mod timespec;
 

@@ -19,7 +19,22 @@ use crate::preload;
 use memprof_capture::units;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (mut child, launched) = launch(&args, |_| {})?;
+    let (mut child, launched) = launch(&args, |cmd| {
+        // The program gets the standard streams memprof got, closed ones included.
+        let closed = crate::stdio::closed_at_start();
+        if !closed.is_empty() {
+            // SAFETY: the closure only calls close(2), which is async-signal-safe, on a
+            // vector made before the fork.
+            unsafe {
+                cmd.pre_exec(move || {
+                    for &fd in &closed {
+                        libc::close(fd);
+                    }
+                    Ok(())
+                })
+            };
+        }
+    })?;
     let _signals = SignalForwarding::install();
     // The summary needs the heap index, which is built while the program runs.
     let indexing = (!args.quiet)

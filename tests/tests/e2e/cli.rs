@@ -319,3 +319,25 @@ fn report_options_read_as_written() {
         assert!(err.contains("at least 1"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_closed_standard_stream_stays_closed_for_the_program() {
+    let s = Scratch::new("cli-closed");
+    let code = |command: &mut Command| {
+        // SAFETY: close(2) in the child before exec, async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                libc::close(1);
+                Ok(())
+            })
+        };
+        command.current_dir(&s.dir).status().unwrap().code()
+    };
+    // echo fails on a closed stdout.
+    let native = code(Command::new("sh").args(["-c", "echo hi"]));
+    assert_eq!(native, Some(1));
+    let recorded = code(
+        Command::new(memprof()).args(["run", "-q", "-o", "c.mprof", "--", "sh", "-c", "echo hi"]),
+    );
+    assert_eq!(recorded, native);
+}
