@@ -379,6 +379,19 @@ impl Capture {
         }
     }
 
+    /// Whether symbol tables were appended after the run (by `memprof run` or an analysis).
+    pub fn has_symbols(&self) -> bool {
+        // The heap index is appended in chunks of the same kind.
+        self.symbol_records().any(|r| {
+            matches!(
+                r,
+                Record::SymbolString { .. }
+                    | Record::SymbolFrame { .. }
+                    | Record::ModuleStatus { .. }
+            )
+        })
+    }
+
     /// The symbol tables appended after the run.
     pub(crate) fn symbol_records(&self) -> impl Iterator<Item = Record<'_>> + '_ {
         Self::records_of(self, &self.symbol_chunks)

@@ -34,14 +34,7 @@ pub fn symbolize(path: &Path, symbolizer: &mut Symbolizer) -> anyhow::Result<Out
 /// be written is indexed in memory each time instead.
 pub fn open_indexed(path: &Path) -> anyhow::Result<Capture> {
     let capture = Capture::open(path)?;
-    // A capture that its program may still be writing is left alone.
-    let writing = capture.ending() == Ending::CutShort
-        && Path::new(&format!("/proc/{}", capture.pid())).exists();
-    // Nor is one that cannot be written: it would be indexed twice, here and by the analysis.
-    let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
-    // Nor one with records missing: appending to a cut file would hide where it was cut.
-    let damaged = capture.missing().is_some();
-    if HeapIndex::is_in(&capture) || writing || !writable || damaged {
+    if !may_append(&capture) || HeapIndex::is_in(&capture) {
         return Ok(capture);
     }
     let index = build_showing_progress(&capture);
@@ -50,6 +43,44 @@ pub fn open_indexed(path: &Path) -> anyhow::Result<Capture> {
     }
     drop(index);
     Ok(Capture::open(path)?)
+}
+
+/// [`open_indexed`], and the capture's addresses resolved if they never were (it was recorded
+/// with `--no-symbols`, by a child that outlived its parent, or by a run whose `memprof` was
+/// killed): the symbol tables are appended too.
+pub fn open_for_analysis(path: &Path) -> anyhow::Result<Capture> {
+    let capture = open_indexed(path)?;
+    if !may_append(&capture) || capture.has_symbols() {
+        return Ok(capture);
+    }
+    drop(capture);
+    match symbolize(path, &mut Symbolizer::default()) {
+        Ok(o) => {
+            for m in &o.changed {
+                eprintln!("memprof: {m} changed since the run: its addresses stay unresolved");
+            }
+        }
+        Err(e) => eprintln!(
+            "memprof: cannot resolve symbols of {}: {e:#}",
+            path.display()
+        ),
+    }
+    Ok(Capture::open(path)?)
+}
+
+/// Whether tables may be appended to `capture`.
+fn may_append(capture: &Capture) -> bool {
+    // Not to a capture that its program may still be writing.
+    let writing = capture.ending() == Ending::CutShort
+        && Path::new(&format!("/proc/{}", capture.pid())).exists();
+    // Nor to one that cannot be written: it would be indexed twice, here and by the analysis.
+    let writable = std::fs::OpenOptions::new()
+        .write(true)
+        .open(capture.path())
+        .is_ok();
+    // Nor to one with records missing: appending to a cut file would hide where it was cut.
+    let damaged = capture.missing().is_some();
+    !writing && writable && !damaged
 }
 
 fn resolve_all(

@@ -23,7 +23,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
             "diff compares two moments: give --from and --to, not --at",
         );
     }
-    let a = crate::symbolize::open_indexed(&args.a)?;
+    let a = crate::symbolize::open_for_analysis(&args.a)?;
     let diff = match &args.b {
         Some(b_path) => {
             if args.range.from.is_some() || args.range.to.is_some() {
@@ -32,7 +32,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
                     "give either two captures or one capture with --from and --to",
                 );
             }
-            let b = crate::symbolize::open_indexed(b_path)?;
+            let b = crate::symbolize::open_for_analysis(b_path)?;
             if program(&a) != program(&b) {
                 return fail(
                     2,

@@ -8,7 +8,7 @@ use crate::cli::{ExportArgs, ExportFormat};
 use memprof_capture::{Line, Resolved};
 
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let capture = crate::symbolize::open_indexed(&args.capture)?;
+    let capture = crate::symbolize::open_for_analysis(&args.capture)?;
     let r = &args.range;
     let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;
     let memprof_capture::Analysis {

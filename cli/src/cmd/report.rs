@@ -14,7 +14,7 @@ use memprof_capture::units;
 use memprof_capture::{Line, Resolved, Resolver};
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let capture = crate::symbolize::open_indexed(&args.capture)?;
+    let capture = crate::symbolize::open_for_analysis(&args.capture)?;
     let metric = metric(args.sort);
     let r = &args.range;
     let range = crate::timespec::range(&capture, r.at.as_ref(), r.from.as_ref(), r.to.as_ref())?;
