@@ -198,8 +198,11 @@ impl ThreadState {
         }
         let writer = &mut self.writer;
         let mut on_new = |id, parent, ip| writer.write(&Record::StackNode { id, parent, ip });
-        let mut stack = None;
-        if c.logged {
+        let mut stack = c.known.map(|node| StackRef {
+            node,
+            truncated: false,
+        });
+        if stack.is_none() && c.logged {
             let nodes = &mut self.nodes;
             let named = self
                 .unwinder

@@ -15,6 +15,7 @@
 mod cfi;
 mod rules;
 mod walk;
+mod walks;
 
 use alloc::boxed::Box;
 
@@ -23,6 +24,7 @@ const RECENT: usize = 256;
 use crate::sys;
 use rules::{Kind, Rule, RuleCache};
 use walk::{Frame, Head, Log};
+use walks::Walks;
 
 /// How to walk the program's frames.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -51,6 +53,10 @@ pub struct Unwinder {
     /// The last complete walk, and the frames of this one not found in it.
     log: Box<Log>,
     head: Box<Head>,
+    /// Recent whole walks, for stacks that come back after others.
+    walks: Walks,
+    /// The last capture unwound frames the log did not have: its walk is worth remembering.
+    stepped: bool,
     /// One past the highest address of the thread's stack.
     stack_hi: u64,
     misses: u64,
@@ -64,6 +70,8 @@ impl Unwinder {
             eval: cfi::Evaluator::new(),
             log: Log::new(),
             head: Head::new(),
+            walks: Walks::new(),
+            stepped: false,
             stack_hi: stack_top(),
             misses: 0,
         }
@@ -78,12 +86,14 @@ impl Unwinder {
     pub fn flush(&mut self) {
         self.cache.clear();
         self.log.clear();
+        self.walks.clear();
         self.recent.fill([(0, Rule::default()); 2]);
     }
 
     /// Forgets the stack ids given by the caller (they start over in a forked child).
     pub fn forget_ids(&mut self) {
         self.log.forget_ids();
+        self.walks.clear();
     }
 
     #[inline(always)]
@@ -130,6 +140,14 @@ impl Unwinder {
             Some(ra) if ra >= 4096 => (ra, caller.sp + 8, caller.bp),
             _ => return Captured::frames(0, false),
         };
+        if mode == Mode::Dwarf {
+            if let Some(id) = self.walks.find(ip, sp, bp) {
+                return Captured {
+                    known: Some(id),
+                    ..Captured::frames(0, false)
+                };
+            }
+        }
         let mut depth = 0;
         let Some(first) = out.first_mut() else {
             return Captured::frames(0, true);
@@ -170,10 +188,12 @@ impl Unwinder {
             };
             *slot = ip;
         }
+        self.stepped = true;
         Captured {
             frames: n + 1,
             truncated: false,
             logged: self.log.replace(&self.head, n),
+            known: None,
         }
     }
 
@@ -182,6 +202,7 @@ impl Unwinder {
         let total = p + 1 + n;
         let fits = total <= out.len();
         let logged = self.log.adopt(p, &self.head, n) && fits;
+        self.stepped = n > 0;
         if !logged {
             // The log's frames up to p are still this stack's, whatever became of the rest.
             self.log.fill(out, n, p);
@@ -190,6 +211,7 @@ impl Unwinder {
             frames: total.min(out.len()),
             truncated: !fits,
             logged,
+            known: None,
         }
     }
 
@@ -197,7 +219,14 @@ impl Unwinder {
     /// stack `ip` called under the stack `parent` (0: none), 0 when there is no memory for it.
     /// Frames shared with earlier stacks keep the ids they were given then.
     pub fn name(&mut self, name: &mut impl FnMut(u64, u64) -> u64) -> Option<u64> {
-        self.log.name(name)
+        let id = self.log.name(name)?;
+        if self.stepped {
+            self.stepped = false;
+            if let Some((first, uses_bp)) = self.log.innermost() {
+                self.walks.remember(first, uses_bp, self.log.reads(), id);
+            }
+        }
+        Some(id)
     }
 
     /// Writes the return addresses of the stack the last capture logged into `out`.
@@ -257,6 +286,8 @@ pub struct Captured {
     pub truncated: bool,
     /// The stack is the log's, all of it (see [`Unwinder::name`]).
     pub logged: bool,
+    /// The stack is one seen before, with this id (nothing was unwound).
+    pub known: Option<u64>,
 }
 
 impl Captured {
@@ -265,6 +296,7 @@ impl Captured {
             frames,
             truncated,
             logged: false,
+            known: None,
         }
     }
 }

@@ -45,7 +45,7 @@ pub struct Frame {
 }
 
 impl Frame {
-    const EMPTY: Frame = Frame {
+    pub const EMPTY: Frame = Frame {
         ip: 0,
         sp: 0,
         bp: 0,
@@ -139,6 +139,20 @@ impl Log {
     /// Frames logged; a new walk checks its frames against them from the innermost out.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The innermost frame of the logged walk, and whether the walk depends on its bp.
+    pub fn innermost(&self) -> Option<(&Frame, bool)> {
+        let f = self.frames[..self.len].last()?;
+        Some((f, f.flags & DEPENDS_ON_BP != 0))
+    }
+
+    /// Every word the logged walk read, outermost frame first.
+    pub fn reads(&self) -> &[(u64, u64)] {
+        match self.len.checked_sub(1) {
+            Some(last) => &self.reads[..self.ends[last] as usize],
+            None => &[],
+        }
     }
 
     /// Forgets the walk (cached rules were dropped: nothing logged may be trusted).

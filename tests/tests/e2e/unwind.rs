@@ -60,3 +60,35 @@ fn reused_walks_give_the_stacks_frame_pointers_give() {
         "DWARF and frame-pointer stacks differ"
     );
 }
+
+#[test]
+fn stacks_that_come_back_are_told_apart_down_to_their_outermost_frame() {
+    let s = Scratch::new("alternate");
+    let prog = s.c("alternate.c", &["-O2", "-fno-omit-frame-pointer"]);
+    let mut results = Vec::new();
+    for unwind in ["dwarf", "fp"] {
+        let r = s.record(unwind, &["--unwind", unwind], &prog, &[]);
+        assert_eq!(r.code(), Some(0), "{}", r.stderr());
+        let stacks = stacks(&r.capture);
+        // The 4 paths through alloc_here (via_a or via_b, top_a or top_b), 20,000 in all.
+        let ours: Vec<_> = stacks
+            .iter()
+            .filter(|(k, _)| k[0].0 == "alloc_here")
+            .collect();
+        assert_eq!(ours.len(), 4, "{unwind}: {ours:?}");
+        assert_eq!(ours.iter().map(|(_, n)| **n).sum::<u64>(), 20_000);
+        for (frames, _) in &ours {
+            let names: Vec<&str> = frames.iter().map(|f| f.0.as_str()).collect();
+            assert_eq!(names.len(), 5, "{names:?}");
+            assert!(["via_a", "via_b"].contains(&names[1]), "{names:?}");
+            assert_eq!(names[2], "mid");
+            assert!(["top_a", "top_b"].contains(&names[3]), "{names:?}");
+            assert_eq!(names[4], "main");
+        }
+        results.push(stacks);
+    }
+    assert!(
+        results[0] == results[1],
+        "DWARF and frame-pointer stacks differ"
+    );
+}
