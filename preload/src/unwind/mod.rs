@@ -6,7 +6,9 @@
 //! every frame must move strictly up the stack, so bad unwind data or a garbage register ends
 //! the walk instead of faulting. A walk stops at the first frame it shares with the thread's
 //! previous walk, when the stack out from there is unchanged ([`walk`]), so that an allocation
-//! pays for the frames that changed since the last one.
+//! pays for the frames that changed since the last one; and a stack among the 16 used most
+//! recently is recognised before any unwinding, by the registers of its first frame and the
+//! words its walk read ([`walks`]).
 //!
 //! Every walk starts at the program's frame that called into the library ([`Caller`], handed
 //! over by the hooks' entry trampolines), so the library's own frames are never unwound.
