@@ -224,7 +224,7 @@ fn read_part(
             let thread = &mut out.threads[part.stream];
             count(&mut thread.figures);
             thread.freed_by_other_threads += u64::from(in_range && elsewhere);
-            if in_scope && (in_range || at_peak) {
+            if in_scope && !scope.summary_only && (in_range || at_peak) {
                 count(&mut out.sites.get(NodeId(stack.node)).figures);
                 if in_range {
                     let class = &mut out.sizes[SizeClass::of(size)];

@@ -129,6 +129,8 @@ pub struct Scope {
     /// Only the allocations of this thread count for the sites (every thread's still count
     /// for the summary and the per-thread figures).
     pub thread: Option<ThreadId>,
+    /// Only the summary and the per-thread figures are wanted: no site or size is counted.
+    pub summary_only: bool,
 }
 
 impl From<Range> for Scope {
@@ -136,6 +138,7 @@ impl From<Range> for Scope {
         Scope {
             range,
             thread: None,
+            summary_only: false,
         }
     }
 }

@@ -51,7 +51,11 @@ pub struct Summary {
 impl Summary {
     /// Computes the summary of `capture`.
     pub fn of(capture: &Capture) -> Summary {
-        crate::analyze(capture, crate::Range::ALL).summary
+        let scope = crate::Scope {
+            summary_only: true,
+            ..crate::Range::ALL.into()
+        };
+        crate::analyze(capture, scope).summary
     }
 
     /// The figures the capture's header gives, before any record is read.

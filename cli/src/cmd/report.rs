@@ -43,7 +43,14 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         threads,
         sizes,
         series,
-    } = memprof_capture::analyze(&capture, Scope { range, thread });
+    } = memprof_capture::analyze(
+        &capture,
+        Scope {
+            range,
+            thread,
+            summary_only: false,
+        },
+    );
     let timeline = args
         .timeline
         .map(|n| series.columns(&capture, range, n))
