@@ -8,11 +8,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use memprof_capture::Capture;
-use memprof_live::{ClockReading, LiveIndex};
+use memprof_live::{ClockReading, Holdback, LiveIndex};
 
 /// How long a recorded thread may be held up between stamping a record and committing it
 /// for the index built during the run to be kept; past that it is built again at the end.
-const HOLDBACK_NS: u64 = 200_000_000;
+/// While one thread has allocated, only a new thread's first event can come late, and only
+/// if the thread is descheduled in the few instructions between stamping and committing it:
+/// a short holdback then leaves little to replay when a single-threaded program ends.
+const HOLDBACK: Holdback = Holdback {
+    alone_ns: 5_000_000,
+    shared_ns: 200_000_000,
+};
 
 /// How much of the capture the index must have read by the end of the run to be finished
 /// rather than built again.
@@ -60,7 +66,7 @@ impl Indexing {
             tsc: crate::cmd::run::tsc(),
             mono_ns: crate::cmd::run::clock_ns(),
         });
-        let mut live = LiveIndex::open(path, clock, HOLDBACK_NS).ok()?;
+        let mut live = LiveIndex::open(path, clock, HOLDBACK).ok()?;
         let shared = Arc::new(Shared::default());
         let ours = Arc::clone(&shared);
         let thread = std::thread::Builder::new()

@@ -5,7 +5,9 @@
 //! idle, has the index ready about when the program ends.
 //!
 //! Events are handed to the replay in time order up to a watermark some time behind the
-//! newest record read, when every older record has normally been committed. A record that
+//! newest record read, when every older record has normally been committed (a short time
+//! while a single thread has allocated: only the first event of a new thread can then come
+//! late, and only if that thread was held up between stamping and committing it). A record that
 //! comes later than that (its thread was descheduled for longer between stamping and
 //! committing it) would have to go before events already replayed: the index is then given
 //! up, and built from the sealed capture as before. So is one whose records read here differ
@@ -33,12 +35,19 @@ struct Pending {
     change: Change,
 }
 
+/// How long a record may take between its time stamp and its commit, in nanoseconds: while
+/// one thread has allocated, and once several have.
+#[derive(Clone, Copy, Debug)]
+pub struct Holdback {
+    pub alone_ns: u64,
+    pub shared_ns: u64,
+}
+
 /// Builds the heap index of a capture while it is being written.
 pub struct LiveIndex {
     tail: Tail,
     clock: Box<dyn FnMut() -> ClockReading + Send>,
-    /// How long a record may take between its time stamp and its commit.
-    holdback_ns: u64,
+    holdback: Holdback,
     state: Option<Building>,
     /// A record came too late, or the capture could not be read: no index.
     given_up: bool,
@@ -53,7 +62,12 @@ struct Building {
     /// Every event stamped before this was replayed.
     released: u64,
     newest: u64,
+    /// The holdbacks in record time: while one stream has had events, and once several have.
+    holdback_alone: u64,
     holdback: u64,
+    /// The stream of the first event, and whether another stream has had events since.
+    first_stream: Option<u32>,
+    several: bool,
     late: bool,
     /// The stream of the last record's thread.
     last: Option<(ThreadId, StreamId)>,
@@ -61,17 +75,17 @@ struct Building {
 
 impl LiveIndex {
     /// Follows the capture at `path` (which its program may not have created yet), telling
-    /// time with `clock`, for records that take at most `holdback_ns` between their time
-    /// stamp and their commit.
+    /// time with `clock`, for records that take at most `holdback` between their time stamp
+    /// and their commit.
     pub fn open(
         path: &Path,
         clock: Box<dyn FnMut() -> ClockReading + Send>,
-        holdback_ns: u64,
+        holdback: Holdback,
     ) -> Result<LiveIndex, Error> {
         Ok(LiveIndex {
             tail: Tail::open(path)?,
             clock,
-            holdback_ns,
+            holdback,
             state: None,
             given_up: false,
         })
@@ -118,14 +132,17 @@ impl LiveIndex {
                 return Ok(0);
             }
             let builder = IndexBuilder::new((r.start_tsc, r.start_mono_ns), (now.tsc, now.mono_ns));
-            let holdback = (self.holdback_ns as f64 * r.tsc_per_ns(|| now)) as u64;
+            let ticks = |ns: u64| ((ns as f64 * r.tsc_per_ns(|| now)) as u64) >> TIME_SHIFT;
             self.state = Some(Building {
                 builder,
                 queues: Vec::new(),
                 heads: BinaryHeap::new(),
                 released: 0,
                 newest: 0,
-                holdback: holdback >> TIME_SHIFT,
+                holdback_alone: ticks(self.holdback.alone_ns),
+                holdback: ticks(self.holdback.shared_ns),
+                first_stream: None,
+                several: false,
                 late: false,
                 last: None,
             });
@@ -141,7 +158,7 @@ impl LiveIndex {
             let mut watermark = if drained {
                 u64::MAX
             } else {
-                state.newest.saturating_sub(state.holdback)
+                state.newest.saturating_sub(state.holdback())
             };
             if let Some(unread) = polled.behind {
                 watermark = watermark.min(unread);
@@ -160,6 +177,15 @@ impl LiveIndex {
 }
 
 impl Building {
+    /// How far behind the newest event the watermark stays.
+    fn holdback(&self) -> u64 {
+        if self.several {
+            self.holdback
+        } else {
+            self.holdback_alone
+        }
+    }
+
     fn take(&mut self, at: Located, rec: &Record) {
         // Records come a chunk at a time.
         let stream = match self.last {
@@ -209,6 +235,10 @@ impl Building {
         let s = stream.0 as usize;
         if self.queues.len() <= s {
             self.queues.resize_with(s + 1, VecDeque::new);
+        }
+        match self.first_stream {
+            None => self.first_stream = Some(stream.0),
+            Some(first) => self.several |= first != stream.0,
         }
         // Events before the watermark have been replayed: this one cannot go before them.
         self.late |= e.time < self.released;
@@ -263,7 +293,10 @@ mod tests {
             heads: BinaryHeap::new(),
             released: 0,
             newest: 0,
+            holdback_alone: 0,
             holdback: 0,
+            first_stream: None,
+            several: false,
             late: false,
             last: None,
         }
@@ -287,6 +320,17 @@ mod tests {
         let mut times: Vec<u64> = b.queues.iter().flatten().map(|e| e.time).collect();
         times.sort();
         times
+    }
+
+    #[test]
+    fn the_holdback_is_short_until_a_second_thread_has_events() {
+        let mut b = building();
+        (b.holdback_alone, b.holdback) = (5, 200);
+        free(&mut b, 1, 10);
+        free(&mut b, 1, 20);
+        assert_eq!(b.holdback(), 5);
+        free(&mut b, 2, 30);
+        assert_eq!(b.holdback(), 200);
     }
 
     #[test]

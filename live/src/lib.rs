@@ -26,7 +26,7 @@ mod snapshot;
 mod tail;
 
 pub use collector::{ClockReading, Collector, POLL_BUDGET};
-pub use indexer::LiveIndex;
+pub use indexer::{Holdback, LiveIndex};
 pub use snapshot::{FunctionRow, Snapshot, State};
 pub use tail::Recording;
 

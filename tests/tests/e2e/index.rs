@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use memprof_capture::{Capture, HeapIndex};
-use memprof_live::LiveIndex;
+use memprof_live::{Holdback, LiveIndex};
 use memprof_tests::{memprof, summary_of, Scratch};
 
 /// Records `program args` with `memprof run -q` (which builds no index) while a
@@ -27,8 +27,15 @@ fn record_following(
         .spawn()
         .expect("run memprof");
     // A holdback no scheduler delay reaches, so that the index is never given up here.
-    let mut live =
-        LiveIndex::open(&capture, Box::new(crate::live::clock), 60_000_000_000).expect("open");
+    let mut live = LiveIndex::open(
+        &capture,
+        Box::new(crate::live::clock),
+        Holdback {
+            alone_ns: 60_000_000_000,
+            shared_ns: 60_000_000_000,
+        },
+    )
+    .expect("open");
     while child.try_wait().expect("wait").is_none() {
         live.poll().expect("poll");
         std::thread::sleep(Duration::from_millis(2));
