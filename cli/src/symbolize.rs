@@ -54,7 +54,13 @@ pub fn open_for_analysis(path: &Path) -> anyhow::Result<Capture> {
         return Ok(capture);
     }
     drop(capture);
-    match symbolize(path, &mut Symbolizer::default()) {
+    symbolize_telling(path, &mut Symbolizer::default());
+    Ok(Capture::open(path)?)
+}
+
+/// [`symbolize`], telling on stderr what stays unresolved and why.
+pub fn symbolize_telling(path: &Path, symbolizer: &mut Symbolizer) {
+    match symbolize(path, symbolizer) {
         Ok(o) => {
             for m in &o.changed {
                 eprintln!("memprof: {m} changed since the run: its addresses stay unresolved");
@@ -65,7 +71,6 @@ pub fn open_for_analysis(path: &Path) -> anyhow::Result<Capture> {
             path.display()
         ),
     }
-    Ok(Capture::open(path)?)
 }
 
 /// Whether tables may be appended to `capture`.

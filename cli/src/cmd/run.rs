@@ -196,7 +196,7 @@ pub fn conclude(
                     scope.spawn(|| {
                         let mut symbolizer = memprof_symbols::Symbolizer::default();
                         for p in std::iter::once(path).chain(&children) {
-                            symbolize(p, &mut symbolizer);
+                            crate::symbolize::symbolize_telling(p, &mut symbolizer);
                         }
                     })
                 });
@@ -220,20 +220,6 @@ pub fn conclude(
         Err(e) => eprintln!("memprof: cannot finish {}: {e}", path.display()),
     }
     Ok(())
-}
-
-fn symbolize(path: &Path, symbolizer: &mut memprof_symbols::Symbolizer) {
-    match crate::symbolize::symbolize(path, symbolizer) {
-        Ok(o) => {
-            for m in &o.changed {
-                eprintln!("memprof: {m} changed since the run: its addresses stay unresolved");
-            }
-        }
-        Err(e) => eprintln!(
-            "memprof: cannot resolve symbols of {}: {e:#}",
-            path.display()
-        ),
-    }
 }
 
 /// The captures that followed children wrote beside `main` during this run.
