@@ -16,8 +16,10 @@ use super::walk::Frame;
 
 /// Walks remembered.
 const WALKS: usize = 16;
-/// Words a remembered walk may have read; deeper walks are left to the log.
-const MAX_READS: usize = 64;
+/// Words a remembered walk may have read (16 frames or more); deeper walks are left to the
+/// log, which serves them well when they repeat one after the other, and would take more
+/// cache than they save.
+const MAX_READS: usize = 32;
 
 #[derive(Clone, Copy)]
 struct Walk {
@@ -35,7 +37,7 @@ struct Walk {
 
 /// A thread's remembered walks, most recently used first.
 pub struct Walks {
-    /// On the heap: about 17 KiB, which a thread's first allocation must not put on its stack.
+    /// On the heap: about 9 KiB, which a thread's first allocation must not put on its stack.
     walks: Box<[Walk]>,
     /// Indexes of `walks` in 4-bit digits, most recently used in the lowest; the first `len`
     /// are in use. One word, so that moving a walk to the front is a few shifts.
