@@ -3,8 +3,8 @@
 //! call. A panic cannot unwind out of these `extern "C"` functions: Rust aborts instead, and
 //! nothing on these paths panics by design.
 //!
-//! The functions that record a stack are entered through a two-instruction trampoline (see
-//! [`entry!`]) that hands the program's stack and frame pointers to the body: the unwinder
+//! The functions that record a stack are entered through a two-instruction trampoline (the
+//! `entry!` macro) that hands the program's stack and frame pointers to the body: the unwinder
 //! then starts at the program's own frame instead of unwinding the library's at every call.
 
 use core::ffi::{c_int, c_void};
