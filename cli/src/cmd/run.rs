@@ -208,6 +208,14 @@ pub fn conclude(
             });
             if let (Some(capture), Some(summary)) = (&capture, &summary) {
                 print_summary(path, capture, summary)?;
+                if summary.replaced_by_exec && !args.follow_exec {
+                    // A wrapper script or a launcher (a pyenv shim, `env`) was recorded, and
+                    // the program it ran was not.
+                    eprintln!(
+                        "memprof: {} went on as another program, which was not recorded: add --follow-exec to record it",
+                        launched.name
+                    );
+                }
                 for c in &children {
                     eprintln!("memprof: a child's capture: {}", c.display());
                 }

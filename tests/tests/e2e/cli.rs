@@ -341,3 +341,29 @@ fn a_closed_standard_stream_stays_closed_for_the_program() {
     );
     assert_eq!(recorded, native);
 }
+
+#[test]
+fn a_program_that_execs_another_says_how_to_record_that_one() {
+    let s = Scratch::new("cli-exec-hint");
+    let (code, _, err) = run(
+        &["run", "-o", "e.mprof", "--", "sh", "-c", "exec true"],
+        &s.dir,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("add --follow-exec"), "{err}");
+    let (code, _, err) = run(
+        &[
+            "run",
+            "--follow-exec",
+            "-o",
+            "f.mprof",
+            "--",
+            "sh",
+            "-c",
+            "exec true",
+        ],
+        &s.dir,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("add --follow-exec"), "{err}");
+}
