@@ -89,7 +89,7 @@ pub fn set_flags(bits: u32) {
     }
 }
 
-/// Notes in the capture that the process is ending with `status` (an explicit `exit` or
+/// Notes in the capture that the process is ending with `status` (from the exit handler, or
 /// `_exit`): the capture of a child that `memprof run` does not wait for would not know it.
 /// Nothing is noted from a `vfork` child, which shares its parent's memory but not its pid.
 pub fn note_exit(status: i32) {

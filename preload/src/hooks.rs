@@ -250,20 +250,6 @@ pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
     sys::exit_group(status)
 }
 
-/// `exit`, noting the status in the capture first, then glibc's own.
-///
-/// # Safety
-/// Same contract as C `exit`.
-#[no_mangle]
-pub unsafe extern "C" fn exit(status: c_int) -> ! {
-    crate::global::note_exit(status);
-    match crate::init::real_exit() {
-        // SAFETY: glibc's `exit`, found by dlsym; it does not return.
-        Some(real) => unsafe { real(status) },
-        None => sys::exit_group(status),
-    }
-}
-
 /// Labels the current point in time in the capture (`memprof.h` declares it weak, so a
 /// program that calls it runs unchanged without memprof).
 ///

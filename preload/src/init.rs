@@ -16,21 +16,6 @@ static CONSTRUCTOR: extern "C" fn() = constructor;
 
 /// `__gnu_cxx::__freeres`, looked up at start if libstdc++ is loaded.
 static CXX_FREERES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-/// glibc's `exit`, which the `exit` hook calls.
-static REAL_EXIT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-
-/// glibc's `exit` (the next definition after this library's), looked up on first use.
-pub fn real_exit() -> Option<unsafe extern "C" fn(c_int) -> !> {
-    let mut f = REAL_EXIT.load(Ordering::Acquire);
-    if f == 0 {
-        // SAFETY: dlsym with a NUL-terminated name; an allocation it makes is recorded or
-        // forwarded like any other.
-        f = unsafe { libc::dlsym(libc::RTLD_NEXT, c"exit".as_ptr() as *const c_char) } as usize;
-        REAL_EXIT.store(f, Ordering::Release);
-    }
-    // SAFETY: a non-zero address dlsym gave for `exit`, whose type this is.
-    (f != 0).then(|| unsafe { core::mem::transmute::<usize, unsafe extern "C" fn(c_int) -> !>(f) })
-}
 
 fn env(name: &CStr) -> Option<&'static [u8]> {
     // SAFETY: getenv reads the environment without allocating; the constructor runs before
@@ -118,8 +103,8 @@ fn register_handlers() {
     unsafe { libc::pthread_atfork(None, None, Some(fork_child)) };
     // Registered before `__libc_start_main` registers the loader's finaliser, so this runs
     // after every destructor and every exit handler of the program. `on_exit` rather than
-    // `atexit` for the status: a program that returns from `main` reaches `exit` inside libc,
-    // where the `exit` hook does not see it.
+    // `atexit` for the status, however `exit` was reached (also from inside libc, when `main`
+    // returns). `_exit` runs no handler: it is hooked.
     // SAFETY: as above.
     unsafe { on_exit(process_exit, core::ptr::null_mut()) };
     // SAFETY: dlsym with a NUL-terminated name; it may allocate, which the guard forwards.
@@ -130,8 +115,6 @@ fn register_handlers() {
         )
     };
     CXX_FREERES.store(f as usize, Ordering::Relaxed);
-    // Now rather than in an `exit` called from wherever.
-    real_exit();
 }
 
 unsafe extern "C" fn thread_exit(_value: *mut c_void) {
