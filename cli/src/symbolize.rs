@@ -33,29 +33,37 @@ pub fn symbolize(path: &Path, symbolizer: &mut Symbolizer) -> anyhow::Result<Out
 /// index and appends it to the file, so that later ones start at once; a capture that cannot
 /// be written is indexed in memory each time instead.
 pub fn open_indexed(path: &Path) -> anyhow::Result<Capture> {
-    let capture = Capture::open(path)?;
-    if !may_append(&capture) || HeapIndex::is_in(&capture) {
-        return Ok(capture);
-    }
-    let index = build_showing_progress(&capture);
-    if index.append_to(path).is_err() {
-        return Ok(capture);
-    }
-    drop(index);
-    Ok(Capture::open(path)?)
+    open_completed(path, false)
 }
 
 /// [`open_indexed`], and the capture's addresses resolved if they never were (it was recorded
 /// with `--no-symbols`, by a child that outlived its parent, or by a run whose `memprof` was
 /// killed): the symbol tables are appended too.
 pub fn open_for_analysis(path: &Path) -> anyhow::Result<Capture> {
-    let capture = open_indexed(path)?;
-    if !may_append(&capture) || capture.has_symbols() {
+    open_completed(path, true)
+}
+
+/// Opens the capture at `path` with its heap index appended, and its symbol tables if
+/// `symbols`, when they are missing and may be appended.
+fn open_completed(path: &Path, symbols: bool) -> anyhow::Result<Capture> {
+    let mut capture = Capture::open(path)?;
+    if !may_append(&capture) {
         return Ok(capture);
     }
-    drop(capture);
-    symbolize_telling(path, &mut Symbolizer::default());
-    Ok(Capture::open(path)?)
+    if !HeapIndex::is_in(&capture) {
+        let index = build_showing_progress(&capture);
+        if index.append_to(path).is_err() {
+            return Ok(capture);
+        }
+        drop(index);
+        capture = Capture::open(path)?;
+    }
+    if symbols && !capture.has_symbols() {
+        drop(capture);
+        symbolize_telling(path, &mut Symbolizer::default());
+        capture = Capture::open(path)?;
+    }
+    Ok(capture)
 }
 
 /// [`symbolize`], telling on stderr what stays unresolved and why.
