@@ -115,6 +115,16 @@ fn register_handlers() {
         )
     };
     CXX_FREERES.store(f as usize, Ordering::Relaxed);
+    if f.is_null() {
+        // The failed lookup left an error message that libc frees at exit, as an unknown
+        // block: take it and let it go now, while the guard is held.
+        // SAFETY: dlerror has no preconditions; the first call hands the message over and
+        // the second frees it.
+        unsafe {
+            libc::dlerror();
+            libc::dlerror();
+        }
+    }
 }
 
 unsafe extern "C" fn thread_exit(_value: *mut c_void) {
