@@ -194,7 +194,7 @@ impl<'a> HeapIndex<'a> {
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
             (!cancelled).then(|| HeapIndex {
                 copies: Copies::Borrowed(copies),
-                ..replay.finish()
+                ..replay.finish().0
             })
         })
     }
@@ -279,20 +279,19 @@ impl Iterator for Varints<'_> {
 /// Encodes values as varints, in pieces small enough for one record.
 pub(crate) fn encode_pieces(codes: &[u64]) -> Vec<Vec<u8>> {
     let mut pieces = Vec::new();
-    let mut cur = Vec::with_capacity(MAX_PATH_BYTES);
+    // Written in place: a varint's bytes copied in one by one cost about as much again.
+    let mut cur = vec![0u8; MAX_PATH_BYTES];
+    let mut n = 0;
     for &c in codes {
-        if cur.len() + 10 > MAX_PATH_BYTES {
-            pieces.push(std::mem::replace(
-                &mut cur,
-                Vec::with_capacity(MAX_PATH_BYTES),
-            ));
+        if n + memprof_format::MAX_VARINT > MAX_PATH_BYTES {
+            cur.truncate(n);
+            pieces.push(std::mem::replace(&mut cur, vec![0u8; MAX_PATH_BYTES]));
+            n = 0;
         }
-        let mut buf = [0u8; 10];
-        let mut n = 0;
-        memprof_format::write_varint(&mut buf, &mut n, c);
-        cur.extend_from_slice(&buf[..n]);
+        memprof_format::write_varint(&mut cur, &mut n, c);
     }
-    if !cur.is_empty() {
+    if n > 0 {
+        cur.truncate(n);
         pieces.push(cur);
     }
     pieces

@@ -2,18 +2,19 @@
 //! ready when the program ends instead of costing a replay of every event then.
 //!
 //! The caller reads the records as they are committed, puts the threads' events back in time
-//! order, and hands them over with [`IndexBuilder::change`]; at the end,
+//! order, and hands them over with [`IndexBuilder::change`]; every record also goes to
+//! [`IndexBuilder::read`], which counts what the summary needs. At the end,
 //! [`IndexBuilder::finish`] checks that what it was given is the whole sealed capture before
-//! the index is used.
+//! the index and the summary are used: the summary then needs no second read of the records.
 
 use rustc_hash::FxHashMap;
 
-use memprof_format::Record;
+use memprof_format::{Record, MARKS_TID};
 
 use crate::capture::Clock;
 use crate::index::{Copies, HeapIndex};
 use crate::replay::{Change, Replay, Step};
-use crate::{Capture, ThreadId};
+use crate::{Capture, Summary, ThreadId};
 
 /// A thread stream of an [`IndexBuilder`], numbered in the order met.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -27,6 +28,35 @@ pub struct IndexBuilder {
     streams: FxHashMap<ThreadId, StreamId>,
     /// Per stream, its description records, in its order.
     kept: Vec<Vec<Kept>>,
+    tally: Tally,
+}
+
+/// What the summary counts of the threads' records themselves, in whatever order they come.
+#[derive(Default)]
+struct Tally {
+    failed_allocations: u64,
+    markers: u64,
+    truncated_stacks: u64,
+    /// The newest record time.
+    last_time: u64,
+}
+
+impl Tally {
+    fn count(&mut self, record: &Record) {
+        match *record {
+            Record::Alloc { stack, .. } | Record::Realloc { stack, .. } => {
+                self.truncated_stacks += u64::from(stack.truncated);
+            }
+            Record::Failed { .. } => self.failed_allocations += 1,
+            Record::Marker { .. } => self.markers += 1,
+            _ => {}
+        }
+        let time = match *record {
+            Record::Realloc { done, .. } => Some(done),
+            _ => record.time(),
+        };
+        self.last_time = self.last_time.max(time.unwrap_or(0));
+    }
 }
 
 impl IndexBuilder {
@@ -39,6 +69,7 @@ impl IndexBuilder {
             tids: Vec::new(),
             streams: FxHashMap::default(),
             kept: Vec::new(),
+            tally: Tally::default(),
         }
     }
 
@@ -63,21 +94,27 @@ impl IndexBuilder {
         });
     }
 
-    /// Keeps a copy of `record`, read from `stream`'s thread, if the index carries one.
-    pub fn describe(&mut self, stream: StreamId, record: &Record) {
+    /// Takes note of `record`, read from `stream`'s thread (every record read goes here, in
+    /// each thread's order): counts what the summary counts, and keeps a copy if the index
+    /// carries one.
+    pub fn read(&mut self, stream: StreamId, record: &Record) {
+        // The summary counts `memprof mark`'s markers from the sealed capture.
+        if self.tids[stream.0 as usize] != ThreadId(MARKS_TID) {
+            self.tally.count(record);
+        }
         if let Some(k) = Kept::of(record) {
             self.kept[stream.0 as usize].push(k);
         }
     }
 
-    /// The index of `capture`, the sealed capture the events were read from. `read` lists
-    /// every chunk of its threads' records, in file order, with its thread and the bytes
-    /// that were read of it; the index is `None` unless they are exactly the capture's.
+    /// The index and the summary of `capture`, the sealed capture the events were read from.
+    /// `read` lists every chunk of its threads' records, in file order, with its thread and
+    /// the bytes that were read of it; `None` unless they are exactly the capture's.
     pub fn finish(
         self,
         capture: &Capture,
         read: &[(ThreadId, usize)],
-    ) -> Option<HeapIndex<'static>> {
+    ) -> Option<(HeapIndex<'static>, Summary)> {
         let mut by_tid: FxHashMap<ThreadId, Vec<usize>> = FxHashMap::default();
         for &(tid, bytes) in read {
             by_tid.entry(tid).or_default().push(bytes);
@@ -95,9 +132,10 @@ impl IndexBuilder {
             replay,
             streams,
             mut kept,
+            tally,
             ..
         } = self;
-        let mut index = replay.finish();
+        let (mut index, ends) = replay.finish();
         // The capture numbers its streams in thread id order.
         let mut lifetimes = std::mem::take(&mut index.lifetimes);
         lifetimes.resize(kept.len(), Vec::new());
@@ -114,7 +152,22 @@ impl IndexBuilder {
             })
             .collect();
         index.copies = Copies::Owned(copies);
-        Some(index)
+        let summary = Summary {
+            allocations: ends.allocations,
+            frees: ends.frees,
+            bytes_allocated: ends.bytes,
+            failed_allocations: tally.failed_allocations,
+            leaked_bytes: ends.leaked_bytes,
+            leaked_blocks: ends.leaked_blocks,
+            temporary_allocations: ends.temporary,
+            markers: tally.markers,
+            truncated_stacks: tally.truncated_stacks,
+            cross_thread_frees: ends.cross_thread,
+            ..Summary::from_header(capture)
+        }
+        // Chunks that do not decode whole are corrupt: the caller gives the index up.
+        .complete(capture, &index, tally.last_time, None);
+        Some((index, summary))
     }
 }
 

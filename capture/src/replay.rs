@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memprof_format::Lifetime;
 
@@ -42,8 +43,22 @@ pub(crate) struct Replay {
     peak_bytes: u64,
     peak_time: u64,
     untracked: u64,
+    ends: Ends,
     series: HeapSeries,
     ahead: VecDeque<Step>,
+}
+
+/// What became of the blocks a replay saw allocated, as the summary counts it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ends {
+    pub allocations: u64,
+    pub bytes: u64,
+    pub frees: u64,
+    freed_bytes: u64,
+    pub temporary: u64,
+    pub cross_thread: u64,
+    pub leaked_blocks: u64,
+    pub leaked_bytes: u64,
 }
 
 impl Replay {
@@ -57,6 +72,7 @@ impl Replay {
             peak_bytes: 0,
             peak_time: 0,
             untracked: 0,
+            ends: Ends::default(),
             series: HeapSeries::new(start),
             ahead: VecDeque::with_capacity(AHEAD),
         }
@@ -96,6 +112,8 @@ impl Replay {
                     ordinal: codes.len() as u32,
                 };
                 codes.push(Lifetime::Live.code());
+                self.ends.allocations += 1;
+                self.ends.bytes += size;
                 let block = Block { size, time, id };
                 if let Some(f) = self.heap.alloc(time, stream, addr, block) {
                     self.end(f, time);
@@ -116,6 +134,10 @@ impl Replay {
     }
 
     fn end(&mut self, f: Freed, time: u64) {
+        self.ends.frees += 1;
+        self.ends.freed_bytes += f.block.size;
+        self.ends.temporary += u64::from(f.temporary);
+        self.ends.cross_thread += u64::from(f.elsewhere);
         let b = f.block;
         self.codes[b.id.stream as usize][b.id.ordinal as usize] = Lifetime::Freed {
             after: time.saturating_sub(b.time),
@@ -125,8 +147,9 @@ impl Replay {
         .code();
     }
 
-    /// Ends the replay. The index has no copies of the capture's descriptions yet.
-    pub fn finish(mut self) -> HeapIndex<'static> {
+    /// Ends the replay: the index, which has no copies of the capture's descriptions yet,
+    /// and what became of the blocks.
+    pub fn finish(mut self) -> (HeapIndex<'static>, Ends) {
         while let Some(step) = self.ahead.pop_front() {
             self.apply(step);
         }
@@ -137,23 +160,14 @@ impl Replay {
             }
             .code();
         }
-        let lifetimes = self
-            .codes
-            .iter()
-            .zip(&self.chunk_starts)
-            .map(|(codes, starts)| {
-                let ends = starts.iter().skip(1).copied().chain([codes.len()]);
-                let chunks = starts.iter().zip(ends).enumerate();
-                chunks
-                    .flat_map(|(chunk, (&from, to))| {
-                        encode_pieces(&codes[from..to])
-                            .into_iter()
-                            .map(move |p| (chunk, Cow::Owned(p)))
-                    })
-                    .collect()
-            })
-            .collect();
-        HeapIndex {
+        // Blocks neither freed nor lost are live at the end.
+        let lost_bytes: u64 = self.heap.lost.iter().map(|(b, _)| b.size).sum();
+        self.ends.leaked_blocks =
+            self.ends.allocations - self.ends.frees - self.heap.lost.len() as u64;
+        self.ends.leaked_bytes =
+            (self.ends.bytes - self.ends.freed_bytes).saturating_sub(lost_bytes);
+        let lifetimes = encode_lifetimes(&self.codes, &self.chunk_starts);
+        let index = HeapIndex {
             peak_bytes: self.peak_bytes,
             peak_time: self.peak_time,
             untracked_frees: self.untracked + self.heap.untracked_frees(),
@@ -162,6 +176,52 @@ impl Replay {
             series: self.series,
             copies: crate::index::Copies::None,
             stored: false,
+        };
+        (index, self.ends)
+    }
+}
+
+/// The lifetime codes of each stream, encoded chunk by chunk (`starts` gives the number of
+/// each chunk's first allocation): each chunk on its own, so on every core at once.
+fn encode_lifetimes(
+    codes: &[Vec<u64>],
+    starts: &[Vec<usize>],
+) -> Vec<Vec<(usize, Cow<'static, [u8]>)>> {
+    let mut jobs = Vec::new();
+    for (stream, (codes, starts)) in codes.iter().zip(starts).enumerate() {
+        let ends = starts.iter().skip(1).copied().chain([codes.len()]);
+        for (chunk, (&from, to)) in starts.iter().zip(ends).enumerate() {
+            jobs.push((stream, chunk, from..to));
         }
     }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let j = next.fetch_add(1, Ordering::Relaxed);
+            let Some((stream, _, range)) = jobs.get(j) else {
+                break;
+            };
+            done.push((j, encode_pieces(&codes[*stream][range.clone()])));
+        }
+        done
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, jobs.len().max(1));
+    let mut done: Vec<(usize, Vec<Vec<u8>>)> = std::thread::scope(|s| {
+        let others: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in others {
+            all.extend(h.join().expect("lifetime encoder"));
+        }
+        all
+    });
+    done.sort_unstable_by_key(|(j, _)| *j);
+    let mut lifetimes = vec![Vec::new(); codes.len()];
+    for (j, pieces) in done {
+        let (stream, chunk, _) = jobs[j];
+        lifetimes[stream].extend(pieces.into_iter().map(|p| (chunk, Cow::Owned(p))));
+    }
+    lifetimes
 }

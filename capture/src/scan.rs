@@ -115,21 +115,8 @@ pub(crate) fn scan(
             }
         }
     }
-    s.markers += capture.records_of(&capture.mark_chunks).count() as u64;
-    s.peak_bytes = index.peak_bytes;
-    s.peak_time_ns = capture.ns(index.peak_time);
-    s.untracked_frees = index.untracked_frees;
-    s.lost_frees = index.lost_frees;
-    s.corruption = capture
-        .missing()
-        .or_else(|| problem.map(|p| format!("{} at offset {}", p.what, p.offset)));
-    s.duration_ns = capture
-        .clock()
-        .end_ns()
-        .unwrap_or(0)
-        .max(capture.ns(last_time));
     Some(Analysis {
-        summary: s,
+        summary: s.complete(capture, index, last_time, problem),
         sites: sites.into_sites(),
         threads,
         sizes: sizes.into_iter().filter(|c| c.allocations > 0).collect(),

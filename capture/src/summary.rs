@@ -6,7 +6,7 @@
 //! heaptrack's: freed by the thread that made it, with no other allocation of that thread in
 //! between.
 
-use crate::Capture;
+use crate::{Capture, DecodeProblem, HeapIndex};
 
 /// Whole-capture figures. The names are a contract that scripts rely on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -56,6 +56,32 @@ impl Summary {
             ..crate::Range::ALL.into()
         };
         crate::analyze(capture, scope).summary
+    }
+
+    /// Adds to the counts read from every record of `capture`'s threads the figures of the
+    /// markers `memprof mark` added, of its heap index, and of the end of the recording
+    /// (`last_time`, the newest record's time); `problem` tells where decoding stopped early.
+    pub(crate) fn complete(
+        mut self,
+        capture: &Capture,
+        index: &HeapIndex,
+        last_time: u64,
+        problem: Option<DecodeProblem>,
+    ) -> Summary {
+        self.markers += capture.records_of(&capture.mark_chunks).count() as u64;
+        self.peak_bytes = index.peak_bytes;
+        self.peak_time_ns = capture.ns(index.peak_time);
+        self.untracked_frees = index.untracked_frees;
+        self.lost_frees = index.lost_frees;
+        self.corruption = capture
+            .missing()
+            .or_else(|| problem.map(|p| format!("{} at offset {}", p.what, p.offset)));
+        self.duration_ns = capture
+            .clock()
+            .end_ns()
+            .unwrap_or(0)
+            .max(capture.ns(last_time));
+        self
     }
 
     /// The figures the capture's header gives, before any record is read.

@@ -1,5 +1,6 @@
-//! The heap index of `memprof run`'s capture, built while the program runs: the summary at
-//! the end needs it, and building it afterwards would mean replaying every event then.
+//! The heap index of `memprof run`'s capture, built while the program runs, with the summary
+//! counted on the way: building them afterwards would mean replaying every event, and reading
+//! every record once more, after the program ended.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use memprof_capture::Capture;
+use memprof_capture::{Capture, Summary};
 use memprof_live::{ClockReading, Holdback, LiveIndex};
 
 /// How long a recorded thread may be held up between stamping a record and committing it
@@ -99,25 +100,24 @@ impl Indexing {
     }
 
     /// Once the program ended and its capture was sealed: appends the index to the capture
-    /// at `path`, if it could be built here (`crate::symbolize::open_indexed` builds it
-    /// otherwise).
-    pub fn finish(mut self, path: &Path) {
+    /// at `path` and returns the capture's summary, if they could be made here
+    /// (`crate::symbolize::open_indexed` builds the index otherwise, and the summary is read
+    /// from the capture).
+    pub fn finish(mut self, path: &Path) -> Option<Summary> {
         self.shared.stop();
         let Some(Ok(Some(live))) = self.thread.take().map(JoinHandle::join) else {
-            return;
+            return None;
         };
         // A program that kept every core busy left the index far behind: the build after
         // the run, which decodes and replays in parallel (about 1.4 times as fast as one
         // thread catching up), finishes sooner.
         if live.progress() < CAUGHT_UP {
-            return;
+            return None;
         }
-        let Ok(capture) = Capture::open(path) else {
-            return;
-        };
-        if let Some(index) = live.finish(&capture) {
-            // Not appended, it is built again.
-            let _ = index.append_to(path);
-        }
+        let capture = Capture::open(path).ok()?;
+        let (index, summary) = live.finish(&capture)?;
+        // Not appended, it is built again, and the summary read with it.
+        index.append_to(path).ok()?;
+        Some(summary)
     }
 }

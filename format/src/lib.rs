@@ -40,7 +40,7 @@ pub use record::{
     encode, encoded_len_bound, AllocKind, ChunkState, Record, StackRef, MAX_FIXED_RECORD,
     MAX_PATH_BYTES,
 };
-pub use varint::{read_varint, write_varint, zigzag_decode, zigzag_encode};
+pub use varint::{read_varint, write_varint, zigzag_decode, zigzag_encode, MAX_VARINT};
 
 /// Magic bytes at offset 0 of every capture.
 pub const MAGIC: [u8; 8] = *b"MEMPROF\0";

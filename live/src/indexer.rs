@@ -17,7 +17,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::Path;
 
-use memprof_capture::{Capture, Change, HeapIndex, IndexBuilder, StreamId, ThreadId};
+use memprof_capture::{Capture, Change, HeapIndex, IndexBuilder, StreamId, Summary, ThreadId};
 use memprof_format::{Record, TIME_SHIFT};
 
 use crate::collector::ClockReading;
@@ -105,8 +105,8 @@ impl LiveIndex {
     }
 
     /// After the program ended and its capture was sealed: reads what is left and returns
-    /// the index of `capture`, the sealed capture, unless it was given up.
-    pub fn finish(mut self, capture: &Capture) -> Option<HeapIndex<'static>> {
+    /// the index and the summary of `capture`, the sealed capture, unless it was given up.
+    pub fn finish(mut self, capture: &Capture) -> Option<(HeapIndex<'static>, Summary)> {
         if self.given_up || self.read(true).is_err() || self.tail.corrupt_chunks() > 0 {
             return None;
         }
@@ -196,6 +196,7 @@ impl Building {
                 stream
             }
         };
+        self.builder.read(stream, rec);
         let chunk = at.chunk;
         let mut push = |time: u64, change| {
             self.push(
@@ -227,7 +228,7 @@ impl Building {
                 push(time, Change::Free { addr: old });
                 push(done, Change::Alloc { size, addr: new });
             }
-            _ => self.builder.describe(stream, rec),
+            _ => {}
         }
     }
 

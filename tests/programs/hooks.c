@@ -86,17 +86,20 @@ static int recurse(int n) {
 }
 static void mode_deep(void) { if (recurse(300) != 300) fail("recursion\n"); }
 
+/* Runs the modes named, in order. */
 int main(int argc, char **argv) {
-    if (argc < 2) fail("usage: hooks MODE\n");
-    const char *m = argv[1];
-    if (!strcmp(m, "malloc")) mode_malloc();
-    else if (!strcmp(m, "calloc")) mode_calloc();
-    else if (!strcmp(m, "realloc")) mode_realloc();
-    else if (!strcmp(m, "aligned")) mode_aligned();
-    else if (!strcmp(m, "failures")) mode_failures();
-    else if (!strcmp(m, "leaks")) mode_leaks();
-    else if (!strcmp(m, "deep")) mode_deep();
-    else if (!strcmp(m, "exit3")) return 3;
-    else fail("unknown mode\n");
+    if (argc < 2) fail("usage: hooks MODE...\n");
+    for (int i = 1; i < argc; i++) {
+        const char *m = argv[i];
+        if (!strcmp(m, "malloc")) mode_malloc();
+        else if (!strcmp(m, "calloc")) mode_calloc();
+        else if (!strcmp(m, "realloc")) mode_realloc();
+        else if (!strcmp(m, "aligned")) mode_aligned();
+        else if (!strcmp(m, "failures")) mode_failures();
+        else if (!strcmp(m, "leaks")) mode_leaks();
+        else if (!strcmp(m, "deep")) mode_deep();
+        else if (!strcmp(m, "exit3")) return 3;
+        else fail("unknown mode\n");
+    }
     return 0;
 }

@@ -178,18 +178,16 @@ pub fn conclude(
             if args.follow_exec {
                 super::chains::seal(path, &children);
             }
-            // The summary needs the heap index: the one built during the run, or one built
-            // now. Having it first copies the stack and module records beside it, which
-            // spares symbolization a pass over every record. The summary is worked out while
-            // symbols are resolved: it reads the capture as it was before their tables are
-            // appended.
-            let capture = if args.quiet {
-                None
+            // The summary needs the heap index: the one built during the run (which counted
+            // the summary too), or one built now. Having it first copies the stack and module
+            // records beside it, which spares symbolization a pass over every record. A
+            // summary still to be read is read while symbols are resolved: it reads the
+            // capture as it was before their tables are appended.
+            let (capture, counted) = if args.quiet {
+                (None, None)
             } else {
-                if let Some(i) = indexing {
-                    i.finish(path);
-                }
-                Some(crate::symbolize::open_indexed(path)?)
+                let counted = indexing.and_then(|i| i.finish(path));
+                (Some(crate::symbolize::open_indexed(path)?), counted)
             };
             let summary = std::thread::scope(|scope| {
                 let symbols = (!args.no_symbols).then(|| {
@@ -200,7 +198,7 @@ pub fn conclude(
                         }
                     })
                 });
-                let summary = capture.as_ref().map(Summary::of);
+                let summary = counted.or_else(|| capture.as_ref().map(Summary::of));
                 if let Some(s) = symbols {
                     s.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                 }

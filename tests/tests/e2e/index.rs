@@ -1,15 +1,17 @@
 //! The heap index `memprof run` builds while the program runs is the index a replay of the
-//! sealed capture builds.
+//! sealed capture builds, and the summary it counts on the way is the one a read of the
+//! sealed capture gives.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use memprof_capture::{Capture, HeapIndex};
+use memprof_capture::{Capture, HeapIndex, Summary};
 use memprof_live::{Holdback, LiveIndex};
 use memprof_tests::{memprof, summary_of, Scratch};
 
 /// Records `program args` with `memprof run -q` (which builds no index) while a
-/// [`LiveIndex`] follows the capture; returns the capture and the live index's verdict.
+/// [`LiveIndex`] follows the capture, and requires the live index and summary to be those of
+/// the sealed capture; returns the capture, with the live index appended.
 fn record_following(
     s: &Scratch,
     name: &str,
@@ -44,9 +46,10 @@ fn record_following(
 
     let sealed = Capture::open(&capture).expect("open the capture");
     assert!(!HeapIndex::is_in(&sealed));
-    let index = live
+    let (index, summary) = live
         .finish(&sealed)
         .expect("the live index takes every record of the sealed capture");
+    assert_eq!(summary, Summary::of(&sealed));
     let rebuilt = s.path(&format!("{name}.rebuilt.mprof"));
     std::fs::copy(&capture, &rebuilt).expect("copy");
     index.append_to(&capture).expect("append the live index");
@@ -80,6 +83,24 @@ fn index_built_during_a_run_with_address_reuse_is_the_replay_of_its_capture() {
     let s = Scratch::new("index-churn");
     let prog = s.c("churn.c", &[]);
     record_following(&s, "churn", &prog, &[]);
+}
+
+#[test]
+fn summary_counted_during_a_run_has_every_figure_of_the_capture() {
+    let s = Scratch::new("index-figures");
+    let include = concat!(env!("CARGO_MANIFEST_DIR"), "/../include");
+    let phases = s.c("phases.c", &["-I", include]);
+    let capture = record_following(&s, "phases", &phases, &[]);
+    let summary = summary_of(&capture);
+    assert_eq!(summary.n("markers"), 2, "{summary:?}");
+    assert_eq!(summary.n("temporary_allocations"), 20, "{summary:?}");
+    let hooks = s.c("hooks.c", &[]);
+    let modes = ["failures", "deep", "leaks", "realloc", "aligned"];
+    let capture = record_following(&s, "hooks", &hooks, &modes);
+    let summary = summary_of(&capture);
+    assert_eq!(summary.n("failed_allocations"), 4, "{summary:?}");
+    assert_eq!(summary.n("truncated_stacks"), 1, "{summary:?}");
+    assert_eq!(summary.n("leaked_blocks"), 30, "{summary:?}");
 }
 
 #[test]
