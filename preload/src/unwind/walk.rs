@@ -199,16 +199,27 @@ impl Log {
         Some(self.ends[..=p].partition_point(|&end| end as usize <= r))
     }
 
-    /// Appends frame `f` as the log's frame `q`, after frames `0..q`.
+    /// Appends frame `f` as the log's frame `q`, after frames `0..q`; `caller_depends` tells
+    /// whether the walk from frame `q - 1` out depends on its bp.
     #[inline(always)]
-    fn put(&mut self, q: usize, f: &Frame, depends: bool) {
+    fn put(&mut self, q: usize, f: &Frame, caller_depends: bool) {
         let start = q.checked_sub(1).map_or(0, |o| self.ends[o] as usize);
         // Both words, whether read or not: a copy of fixed size is a few moves, not a call
         // to memcpy. Frames `0..q` read at most 2q words, so they fit.
         if let Some(to) = self.reads.get_mut(start..start + 2) {
             to.copy_from_slice(&f.reads);
         }
-        self.ends[q] = (start + f.nreads as usize) as u16;
+        // The saved bp it read becomes the caller's bp, which matters only if the walk from
+        // the caller out depends on it. Code built without frame pointers keeps anything in
+        // rbp (a loop counter, a pointer), and comparing that word would make a walk look
+        // changed whenever such a value did.
+        let nreads = if caller_depends {
+            f.nreads
+        } else {
+            f.nreads.min(1)
+        };
+        self.ends[q] = (start + nreads as usize) as u16;
+        let depends = f.depends_on_bp(caller_depends);
         self.frames[q] = *f;
         if depends {
             self.frames[q].flags |= DEPENDS_ON_BP;
@@ -227,13 +238,12 @@ impl Log {
         }
         // Frames under the same return addresses as before keep their ids.
         let mut named = self.named.min(p + 1);
-        let mut depends = self.frames[p].flags & DEPENDS_ON_BP != 0;
         for (q, f) in (p + 1..total).zip(head.frames[..n].iter().rev()) {
             if named == q && q < self.named && self.frames[q].ip == f.ip {
                 named = q + 1;
             }
-            depends = f.depends_on_bp(depends);
-            self.put(q, f, depends);
+            let caller_depends = self.frames[q - 1].flags & DEPENDS_ON_BP != 0;
+            self.put(q, f, caller_depends);
         }
         self.len = total;
         self.named = named;
@@ -247,10 +257,9 @@ impl Log {
         if last >= FRAMES {
             return false;
         }
-        let mut depends = false;
         for (q, f) in head.frames[..=last].iter().rev().enumerate() {
-            depends = f.depends_on_bp(depends);
-            self.put(q, f, depends);
+            let caller_depends = q > 0 && self.frames[q - 1].flags & DEPENDS_ON_BP != 0;
+            self.put(q, f, caller_depends);
         }
         self.len = last + 1;
         true
@@ -442,6 +451,37 @@ mod tests {
             assert_eq!(walk(&log2, &[with_bp(i, 8)]), None, "frame {i}");
             assert_eq!(walk(&log2, &[with_bp(i, 7)]), Some((0, 4 - i)), "frame {i}");
         }
+    }
+
+    #[test]
+    fn a_saved_bp_is_compared_only_where_the_walk_out_uses_it() {
+        let mut s = Stack::new();
+        let cfa_bp = Rule {
+            kind: Kind::Rbp,
+            ..RSP
+        };
+        let restores = Rule {
+            rbp_off8: -2,
+            ..RSP
+        };
+        // Innermost first: frame 1 saved its caller's bp; nothing out from frame 2 uses bp.
+        let rules = [RSP, restores, RSP, RSP];
+        let frames: Vec<Frame> = (0..4)
+            .map(|i| s.frame(i, 10 + i as u64, 7, rules[i]))
+            .collect();
+        let mut log = Log::new();
+        assert!(log.replace(&head(&frames), 3));
+        s.0[4 + 2] ^= 0xff;
+        assert_eq!(log.changed_at(3), None);
+        // Once frame 3 finds its CFA from bp, the saved bp it gets from frame 1 counts.
+        let rules = [RSP, restores, RSP, cfa_bp];
+        let frames: Vec<Frame> = (0..4)
+            .map(|i| s.frame(i, 10 + i as u64, 7, rules[i]))
+            .collect();
+        assert!(log.replace(&head(&frames), 3));
+        assert_eq!(log.changed_at(3), None);
+        s.0[4 + 2] ^= 0xff;
+        assert_eq!(log.changed_at(3), Some(2));
     }
 
     #[test]
