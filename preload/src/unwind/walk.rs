@@ -300,6 +300,16 @@ mod tests {
         ra_off: -8,
         rbp_off8: 0,
     };
+    /// A frame that finds its CFA from bp.
+    const BP_CFA: Rule = Rule {
+        kind: Kind::Rbp,
+        ..RSP
+    };
+    /// A frame that saved its caller's bp.
+    const SAVES_BP: Rule = Rule {
+        rbp_off8: -2,
+        ..RSP
+    };
 
     /// A stand-in stack: frame `i` of a walk sits at word `4 * i`, its return address at the
     /// word after.
@@ -421,17 +431,9 @@ mod tests {
     #[test]
     fn bp_is_compared_only_where_the_walk_out_uses_it() {
         let s = Stack::new();
-        let cfa_bp = Rule {
-            kind: Kind::Rbp,
-            ..RSP
-        };
-        let restores = Rule {
-            rbp_off8: -2,
-            ..RSP
-        };
         // Outermost first: frame 4 finds its CFA from bp, frames 3 and 2 pass bp through,
         // frame 1 restores its caller's bp from the stack, frame 0 passes it through.
-        let rules = [RSP, restores, RSP, RSP, cfa_bp];
+        let rules = [RSP, SAVES_BP, RSP, RSP, BP_CFA];
         let old: Vec<Frame> = (0..5)
             .map(|i| s.frame(i, 10 + i as u64, 7, rules[i]))
             .collect();
@@ -456,16 +458,8 @@ mod tests {
     #[test]
     fn a_saved_bp_is_compared_only_where_the_walk_out_uses_it() {
         let mut s = Stack::new();
-        let cfa_bp = Rule {
-            kind: Kind::Rbp,
-            ..RSP
-        };
-        let restores = Rule {
-            rbp_off8: -2,
-            ..RSP
-        };
         // Innermost first: frame 1 saved its caller's bp; nothing out from frame 2 uses bp.
-        let rules = [RSP, restores, RSP, RSP];
+        let rules = [RSP, SAVES_BP, RSP, RSP];
         let frames: Vec<Frame> = (0..4)
             .map(|i| s.frame(i, 10 + i as u64, 7, rules[i]))
             .collect();
@@ -474,7 +468,7 @@ mod tests {
         s.0[4 + 2] ^= 0xff;
         assert_eq!(log.changed_at(3), None);
         // Once frame 3 finds its CFA from bp, the saved bp it gets from frame 1 counts.
-        let rules = [RSP, restores, RSP, cfa_bp];
+        let rules = [RSP, SAVES_BP, RSP, BP_CFA];
         let frames: Vec<Frame> = (0..4)
             .map(|i| s.frame(i, 10 + i as u64, 7, rules[i]))
             .collect();
