@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks: native vs memprof vs heaptrack on the workloads of ../shared/bench,
-# as ratios of medians of alternating runs. Prints a markdown table (paste it into the README)
+# as ratios of medians of runs that take turns. Prints a markdown table (paste it into the README)
 # and checks the exact counts the workloads are known to produce.
 #
 #   bash benches/run.sh            # 3 runs each
@@ -12,15 +12,17 @@ gcc -O2 -g -pthread -o "$OUT/scaling" benches/programs/scaling.c
 PY=/usr/bin/python3.11
 [ -x "$PY" ] || PY=$(command -v python3)
 
+# Wall seconds of one run of a command.
+once() {
+    local s e
+    s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N)
+    echo "$e - $s" | bc
+}
+# The median of the numbers on standard input.
+median() { sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"; }
 # Median wall seconds of a command over $RUNS runs.
 wall() {
-    local times=()
-    for _ in $(seq "$RUNS"); do
-        local s e
-        s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N)
-        times+=("$(echo "$e - $s" | bc)")
-    done
-    printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"
+    for _ in $(seq "$RUNS"); do once "$@"; done | median
 }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 field() { "$MEMPROF" report --json "$1" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['summary']['$2'])"; }
@@ -30,13 +32,27 @@ echo "| workload | native s | memprof, recording | memprof run (+ symbols, summa
 echo "|---|---|---|---|---|---|---|"
 bench() {
     local name=$1; shift
-    local native rec mp ht="" cap="$OUT/$name.mprof"
-    native=$(wall "$@")
-    rec=$(wall "$MEMPROF" run -q --no-symbols -o "$cap" -- "$@")
-    mp=$(wall "$MEMPROF" run -o "$cap" -- "$@")
+    local native rec mp ht="" cap="$OUT/$name.mprof" times="$OUT/$name.times"
+    local heaptrack=
     if command -v heaptrack >/dev/null && [ "${SKIP_HEAPTRACK:-}" != "$name" ]; then
-        ht=$(wall heaptrack -o "$OUT/$name.heaptrack" "$@")
-        ht="$(ratio "$ht" "$native")×"
+        heaptrack=yes
+    fi
+    # The commands take turns, run after run, so that a host getting slower or faster
+    # meanwhile weighs on every column alike.
+    : >"$times"
+    for _ in $(seq "$RUNS"); do
+        echo "native $(once "$@")" >>"$times"
+        echo "rec $(once "$MEMPROF" run -q --no-symbols -o "$cap" -- "$@")" >>"$times"
+        echo "mp $(once "$MEMPROF" run -o "$cap" -- "$@")" >>"$times"
+        if [ -n "$heaptrack" ]; then
+            echo "ht $(once heaptrack -o "$OUT/$name.heaptrack" "$@")" >>"$times"
+        fi
+    done
+    native=$(awk '$1 == "native" {print $2}' "$times" | median)
+    rec=$(awk '$1 == "rec" {print $2}' "$times" | median)
+    mp=$(awk '$1 == "mp" {print $2}' "$times" | median)
+    if [ -n "$heaptrack" ]; then
+        ht="$(ratio "$(awk '$1 == "ht" {print $2}' "$times" | median)" "$native")×"
     fi
     local size events rss
     # The largest process of a default run; its capture, recorded with symbols but before
@@ -55,21 +71,24 @@ PYTHONMALLOC=malloc bench "W3am(1M)" "$PY" -c "d={str(i):[i]*3 for i in range(10
 bench W3e "$BENCH/build/rustmap"
 bench W4 "$BENCH/build/leaky"
 
-# Median CPU seconds (user + system, children included) of a command.
-cpu() {
-    local times=()
-    for _ in $(seq "$RUNS"); do
-        /usr/bin/time -o "$OUT/cpu.txt" -f '%U %S' "$@" >/dev/null 2>&1 || true
-        times+=("$(tail -1 "$OUT/cpu.txt" | awk '{print $1 + $2}')")
-    done
-    printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"
+# CPU seconds (user + system, children included) of one run of a command.
+cpu_once() {
+    /usr/bin/time -o "$OUT/cpu.txt" -f '%U %S' "$@" >/dev/null 2>&1 || true
+    tail -1 "$OUT/cpu.txt" | awk '{print $1 + $2}'
 }
 
 echo
 echo "Thread scaling (benches/programs/scaling.c, 2M malloc/free pairs per thread, CPU time):"
+: >"$OUT/scaling.times"
+for _ in $(seq "$RUNS"); do
+    for t in 1 4; do
+        echo "native$t $(cpu_once "$OUT/scaling" "$t" 2000000)" >>"$OUT/scaling.times"
+        echo "mp$t $(cpu_once "$MEMPROF" run -q --no-symbols -o "$OUT/scaling$t.mprof" -- "$OUT/scaling" "$t" 2000000)" >>"$OUT/scaling.times"
+    done
+done
 for t in 1 4; do
-    native=$(cpu "$OUT/scaling" "$t" 2000000)
-    mp=$(cpu "$MEMPROF" run -q --no-symbols -o "$OUT/scaling$t.mprof" -- "$OUT/scaling" "$t" 2000000)
+    native=$(awk -v k="native$t" '$1 == k {print $2}' "$OUT/scaling.times" | median)
+    mp=$(awk -v k="mp$t" '$1 == k {print $2}' "$OUT/scaling.times" | median)
     echo "  $t thread(s): native $native s, memprof $mp s: $(echo "scale=1; ($mp - $native) * 1000000000 / ($t * 2000000)" | bc) ns added per allocation"
 done
 
