@@ -16,8 +16,9 @@ use memprof_format::{Lifetime, Record, MAX_PATH_BYTES};
 use crate::index_builder::Kept;
 use crate::replay::{Change, Replay, Step};
 use crate::series::{Bucket, HeapSeries};
+use crate::summary::Tally;
 use crate::tables::append_records;
-use crate::{Capture, Error, EventKind};
+use crate::{Capture, Error, EventKind, Summary};
 
 /// Events decoded ahead of the replay at a time.
 const BATCH: usize = 4096;
@@ -41,6 +42,8 @@ pub struct HeapIndex<'a> {
     /// with it so that reading them does not mean reading every record again.
     pub(crate) copies: Copies<'a>,
     pub(crate) stored: bool,
+    /// The capture's summary, counted while the index was built from its records.
+    pub(crate) counted: Option<Summary>,
 }
 
 impl<'a> HeapIndex<'a> {
@@ -53,6 +56,12 @@ impl<'a> HeapIndex<'a> {
     /// Whether the index was read from the capture rather than built.
     pub fn is_stored(&self) -> bool {
         self.stored
+    }
+
+    /// The capture's summary when it was counted as this index was built (a stored index
+    /// has none): the same as [`Summary::of`], without another read of the records.
+    pub fn summary(&self) -> Option<&Summary> {
+        self.counted.as_ref()
     }
 
     fn stored(capture: &'a Capture) -> Option<HeapIndex<'a>> {
@@ -84,6 +93,7 @@ impl<'a> HeapIndex<'a> {
                         series: HeapSeries::new(0),
                         copies: Copies::None,
                         stored: true,
+                        counted: None,
                     });
                 }
                 Record::Lifetimes {
@@ -143,6 +153,7 @@ impl<'a> HeapIndex<'a> {
             let (recycle, empties) = std::sync::mpsc::channel::<Vec<Step>>();
             let reader = scope.spawn(move || {
                 let mut events = crate::events::Events::keeping_descriptions(capture);
+                let mut tally = Tally::default();
                 loop {
                     let mut batch = empties.try_recv().unwrap_or_default();
                     batch.clear();
@@ -150,6 +161,7 @@ impl<'a> HeapIndex<'a> {
                         let Some((stream, chunk, e)) = events.next_located() else {
                             break;
                         };
+                        tally.event(&e);
                         let change = match e.kind {
                             EventKind::Alloc { size, addr, .. } => Change::Alloc { size, addr },
                             EventKind::Free { addr } => Change::Free { addr },
@@ -167,7 +179,9 @@ impl<'a> HeapIndex<'a> {
                         break;
                     }
                 }
-                events.descriptions()
+                // Counts of records that did not all decode are left to a read of each part.
+                let tally = events.problem().is_none().then_some(tally);
+                (events.descriptions(), tally)
             });
             let streams = capture.threads.len();
             let skew = crate::summary::skew(capture.clock());
@@ -189,13 +203,17 @@ impl<'a> HeapIndex<'a> {
                 let _ = recycle.send(batch);
             }
             drop(received);
-            let copies = reader
+            let (copies, tally) = reader
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (!cancelled).then(|| HeapIndex {
-                copies: Copies::Borrowed(copies),
-                ..replay.finish().0
-            })
+            if cancelled {
+                return None;
+            }
+            let (index, ends) = replay.finish();
+            let mut index: HeapIndex<'a> = index;
+            index.copies = Copies::Borrowed(copies);
+            index.counted = tally.map(|t| t.summary(capture, &index, &ends));
+            Some(index)
         })
     }
 

@@ -14,6 +14,7 @@ use memprof_format::{Record, MARKS_TID};
 use crate::capture::Clock;
 use crate::index::{Copies, HeapIndex};
 use crate::replay::{Change, Replay, Step};
+use crate::summary::Tally;
 use crate::{Capture, Summary, ThreadId};
 
 /// A thread stream of an [`IndexBuilder`], numbered in the order met.
@@ -29,34 +30,6 @@ pub struct IndexBuilder {
     /// Per stream, its description records, in its order.
     kept: Vec<Vec<Kept>>,
     tally: Tally,
-}
-
-/// What the summary counts of the threads' records themselves, in whatever order they come.
-#[derive(Default)]
-struct Tally {
-    failed_allocations: u64,
-    markers: u64,
-    truncated_stacks: u64,
-    /// The newest record time.
-    last_time: u64,
-}
-
-impl Tally {
-    fn count(&mut self, record: &Record) {
-        match *record {
-            Record::Alloc { stack, .. } | Record::Realloc { stack, .. } => {
-                self.truncated_stacks += u64::from(stack.truncated);
-            }
-            Record::Failed { .. } => self.failed_allocations += 1,
-            Record::Marker { .. } => self.markers += 1,
-            _ => {}
-        }
-        let time = match *record {
-            Record::Realloc { done, .. } => Some(done),
-            _ => record.time(),
-        };
-        self.last_time = self.last_time.max(time.unwrap_or(0));
-    }
 }
 
 impl IndexBuilder {
@@ -100,7 +73,7 @@ impl IndexBuilder {
     pub fn read(&mut self, stream: StreamId, record: &Record) {
         // The summary counts `memprof mark`'s markers from the sealed capture.
         if self.tids[stream.0 as usize] != ThreadId(MARKS_TID) {
-            self.tally.count(record);
+            self.tally.record(record);
         }
         if let Some(k) = Kept::of(record) {
             self.kept[stream.0 as usize].push(k);
@@ -152,21 +125,7 @@ impl IndexBuilder {
             })
             .collect();
         index.copies = Copies::Owned(copies);
-        let summary = Summary {
-            allocations: ends.allocations,
-            frees: ends.frees,
-            bytes_allocated: ends.bytes,
-            failed_allocations: tally.failed_allocations,
-            leaked_bytes: ends.leaked_bytes,
-            leaked_blocks: ends.leaked_blocks,
-            temporary_allocations: ends.temporary,
-            markers: tally.markers,
-            truncated_stacks: tally.truncated_stacks,
-            cross_thread_frees: ends.cross_thread,
-            ..Summary::from_header(capture)
-        }
-        // Chunks that do not decode whole are corrupt: the caller gives the index up.
-        .complete(capture, &index, tally.last_time, None);
+        let summary = tally.summary(capture, &index, &ends);
         Some((index, summary))
     }
 }

@@ -176,6 +176,7 @@ impl Replay {
             series: self.series,
             copies: crate::index::Copies::None,
             stored: false,
+            counted: None,
         };
         (index, self.ends)
     }

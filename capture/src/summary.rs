@@ -6,7 +6,10 @@
 //! heaptrack's: freed by the thread that made it, with no other allocation of that thread in
 //! between.
 
-use crate::{Capture, DecodeProblem, HeapIndex};
+use memprof_format::Record;
+
+use crate::replay::Ends;
+use crate::{Capture, DecodeProblem, Event, EventKind, HeapIndex};
 
 /// Whole-capture figures. The names are a contract that scripts rely on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -106,4 +109,66 @@ impl Summary {
 /// time it takes a program to free a block and reuse its address on purpose.
 pub(crate) fn skew(clock: crate::capture::Clock) -> u64 {
     clock.ticks(10_000).saturating_sub(clock.ticks(0))
+}
+
+/// What the summary counts of the threads' records themselves, in whatever order they come,
+/// while their events are replayed to build the heap index: with what the replay found, it
+/// makes the summary without another read of the records.
+#[derive(Default)]
+pub(crate) struct Tally {
+    failed_allocations: u64,
+    markers: u64,
+    truncated_stacks: u64,
+    /// The newest record time.
+    last_time: u64,
+}
+
+impl Tally {
+    /// Counts a record of a thread stream.
+    pub fn record(&mut self, record: &Record) {
+        match *record {
+            Record::Alloc { stack, .. } | Record::Realloc { stack, .. } => {
+                self.truncated_stacks += u64::from(stack.truncated);
+            }
+            Record::Failed { .. } => self.failed_allocations += 1,
+            Record::Marker { .. } => self.markers += 1,
+            _ => {}
+        }
+        let time = match *record {
+            Record::Realloc { done, .. } => Some(done),
+            _ => record.time(),
+        };
+        self.last_time = self.last_time.max(time.unwrap_or(0));
+    }
+
+    /// Counts an event of a thread stream.
+    pub fn event(&mut self, event: &Event) {
+        match event.kind {
+            EventKind::Alloc { stack, .. } => self.truncated_stacks += u64::from(stack.truncated),
+            EventKind::Failed { .. } => self.failed_allocations += 1,
+            EventKind::Marker { .. } => self.markers += 1,
+            _ => {}
+        }
+        self.last_time = self.last_time.max(event.time);
+    }
+
+    /// The summary of `capture`, whose threads' records were all counted, and whose replay
+    /// built `index` and found `ends`.
+    pub fn summary(&self, capture: &Capture, index: &HeapIndex, ends: &Ends) -> Summary {
+        Summary {
+            allocations: ends.allocations,
+            frees: ends.frees,
+            bytes_allocated: ends.bytes,
+            failed_allocations: self.failed_allocations,
+            leaked_bytes: ends.leaked_bytes,
+            leaked_blocks: ends.leaked_blocks,
+            temporary_allocations: ends.temporary,
+            markers: self.markers,
+            truncated_stacks: self.truncated_stacks,
+            cross_thread_frees: ends.cross_thread,
+            ..Summary::from_header(capture)
+        }
+        // Records that do not decode leave the summary to a read of the capture.
+        .complete(capture, index, self.last_time, None)
+    }
 }

@@ -1,6 +1,7 @@
 //! The heap index of `memprof run`'s capture, built while the program runs, with the summary
-//! counted on the way: building them afterwards would mean replaying every event, and reading
-//! every record once more, after the program ended.
+//! counted and the return addresses resolved on the way: building them afterwards would mean
+//! replaying every event, reading every record once more and loading every module's debug
+//! information after the program ended.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use memprof_capture::{Capture, Summary};
 use memprof_live::{ClockReading, Holdback, LiveIndex};
+use memprof_symbols::Symbolizer;
 
 /// How long a recorded thread may be held up between stamping a record and committing it
 /// for the index built during the run to be kept; past that it is built again at the end.
@@ -31,8 +33,17 @@ const BUSY: u64 = 50_000;
 /// Follows a capture in a thread of its own.
 pub struct Indexing {
     shared: Arc<Shared>,
-    /// `None` once joined.
-    thread: Option<JoinHandle<Option<LiveIndex>>>,
+    /// `None` once joined. Its index, and whether following the capture failed.
+    thread: Option<JoinHandle<(LiveIndex, bool)>>,
+}
+
+/// What was made while the program ran.
+#[derive(Default)]
+pub struct Finished {
+    /// The capture's summary, if its index was built and appended.
+    pub summary: Option<Summary>,
+    /// A symbolizer that resolved the addresses read while the program ran.
+    pub symbolizer: Option<Symbolizer>,
 }
 
 #[derive(Default)]
@@ -61,13 +72,17 @@ impl Drop for Indexing {
 }
 
 impl Indexing {
-    /// Starts following the capture at `path`, which its program is about to write.
-    pub fn start(path: &Path) -> Option<Indexing> {
+    /// Starts following the capture at `path`, which its program is about to write; resolves
+    /// its return addresses on the way if `symbols`.
+    pub fn start(path: &Path, symbols: bool) -> Option<Indexing> {
         let clock = Box::new(|| ClockReading {
             tsc: crate::cmd::run::tsc(),
             mono_ns: crate::cmd::run::clock_ns(),
         });
         let mut live = LiveIndex::open(path, clock, HOLDBACK).ok()?;
+        if symbols {
+            live = live.resolving_symbols();
+        }
         let shared = Arc::new(Shared::default());
         let ours = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -90,7 +105,7 @@ impl Indexing {
                 }
                 // Its id may name another thread once it has exited.
                 *ours.idle.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                (!failed).then_some(live)
+                (live, failed)
             })
             .ok()?;
         Some(Indexing {
@@ -101,23 +116,34 @@ impl Indexing {
 
     /// Once the program ended and its capture was sealed: appends the index to the capture
     /// at `path` and returns the capture's summary, if they could be made here
-    /// (`crate::symbolize::open_indexed` builds the index otherwise, and the summary is read
-    /// from the capture).
-    pub fn finish(mut self, path: &Path) -> Option<Summary> {
+    /// (`crate::symbolize::open_indexed` builds the index and counts the summary otherwise),
+    /// with the symbolizer.
+    pub fn finish(mut self, path: &Path) -> Finished {
         self.shared.stop();
-        let Some(Ok(Some(live))) = self.thread.take().map(JoinHandle::join) else {
-            return None;
+        let Some(Ok((mut live, failed))) = self.thread.take().map(JoinHandle::join) else {
+            return Finished::default();
         };
-        // A program that kept every core busy left the index far behind: the build after
-        // the run, which decodes and replays in parallel (about 1.4 times as fast as one
-        // thread catching up), finishes sooner.
-        if live.progress() < CAUGHT_UP {
-            return None;
+        let symbolizer = live.take_symbolizer();
+        let summary = (!failed).then(|| finish_index(live, path)).flatten();
+        Finished {
+            summary,
+            symbolizer,
         }
-        let capture = Capture::open(path).ok()?;
-        let (index, summary) = live.finish(&capture)?;
-        // Not appended, it is built again, and the summary read with it.
-        index.append_to(path).ok()?;
-        Some(summary)
     }
+}
+
+/// Appends the index `live` built of the capture at `path` and returns the capture's
+/// summary, unless the index is not worth finishing or was given up.
+fn finish_index(live: LiveIndex, path: &Path) -> Option<Summary> {
+    // A program that kept every core busy left the index far behind: the build after the
+    // run, which decodes and replays in parallel (about 1.4 times as fast as one thread
+    // catching up), finishes sooner.
+    if live.progress() < CAUGHT_UP {
+        return None;
+    }
+    let capture = Capture::open(path).ok()?;
+    let (index, summary) = live.finish(&capture)?;
+    // Not appended, it is built again, and the summary read with it.
+    index.append_to(path).ok()?;
+    Some(summary)
 }

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use memprof_capture::{Capture, Ending, HeapIndex, Module, SymbolFrame, SymbolTableBuilder};
+use memprof_capture::{
+    Capture, Ending, HeapIndex, Module, Summary, SymbolFrame, SymbolTableBuilder,
+};
 use memprof_format::module_status;
 use memprof_symbols::{Symbolizer, Unresolved};
 
@@ -29,10 +31,11 @@ pub fn symbolize(path: &Path, symbolizer: &mut Symbolizer) -> anyhow::Result<Out
     Ok(outcome)
 }
 
-/// Opens the capture at `path` for analysis. The first analysis of a capture builds its heap
-/// index and appends it to the file, so that later ones start at once; a capture that cannot
-/// be written is indexed in memory each time instead.
-pub fn open_indexed(path: &Path) -> anyhow::Result<Capture> {
+/// Opens the capture at `path` for analysis, with its summary if its heap index was built
+/// here (it is counted on the way). The first analysis of a capture builds the index and
+/// appends it to the file, so that later ones start at once; a capture that cannot be
+/// written is indexed in memory each time instead.
+pub fn open_indexed(path: &Path) -> anyhow::Result<(Capture, Option<Summary>)> {
     open_completed(path, false)
 }
 
@@ -40,20 +43,23 @@ pub fn open_indexed(path: &Path) -> anyhow::Result<Capture> {
 /// with `--no-symbols`, by a child that outlived its parent, or by a run whose `memprof` was
 /// killed): the symbol tables are appended too.
 pub fn open_for_analysis(path: &Path) -> anyhow::Result<Capture> {
-    open_completed(path, true)
+    Ok(open_completed(path, true)?.0)
 }
 
 /// Opens the capture at `path` with its heap index appended, and its symbol tables if
-/// `symbols`, when they are missing and may be appended.
-fn open_completed(path: &Path, symbols: bool) -> anyhow::Result<Capture> {
+/// `symbols`, when they are missing and may be appended; with the summary counted while the
+/// index was built, if it was built here.
+fn open_completed(path: &Path, symbols: bool) -> anyhow::Result<(Capture, Option<Summary>)> {
     let mut capture = Capture::open(path)?;
     if !may_append(&capture) {
-        return Ok(capture);
+        return Ok((capture, None));
     }
+    let mut counted = None;
     if !HeapIndex::is_in(&capture) {
         let index = build_showing_progress(&capture);
+        counted = index.summary().cloned();
         if index.append_to(path).is_err() {
-            return Ok(capture);
+            return Ok((capture, None));
         }
         drop(index);
         capture = Capture::open(path)?;
@@ -63,7 +69,7 @@ fn open_completed(path: &Path, symbols: bool) -> anyhow::Result<Capture> {
         symbolize_telling(path, &mut Symbolizer::default());
         capture = Capture::open(path)?;
     }
-    Ok(capture)
+    Ok((capture, counted))
 }
 
 /// [`symbolize`], telling on stderr what stays unresolved and why.

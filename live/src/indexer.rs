@@ -16,13 +16,20 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::Path;
+use std::time::Duration;
 
 use memprof_capture::{Capture, Change, HeapIndex, IndexBuilder, StreamId, Summary, ThreadId};
 use memprof_format::{Record, TIME_SHIFT};
+use memprof_symbols::Symbolizer;
 
+use crate::ahead::Ahead;
 use crate::collector::ClockReading;
 use crate::tail::{Located, Tail};
 use crate::Error;
+
+/// How long a poll may spend resolving return addresses: a first look at a large module's
+/// debug information takes longer, later ones a few microseconds per address.
+const RESOLVE_BUDGET: Duration = Duration::from_millis(20);
 
 /// Bytes of records read per poll at most (give or take a chunk): what the events held
 /// between polls take is about eight times that.
@@ -51,6 +58,8 @@ pub struct LiveIndex {
     state: Option<Building>,
     /// A record came too late, or the capture could not be read: no index.
     given_up: bool,
+    /// Resolves return addresses as they are read, if asked to.
+    ahead: Option<Ahead>,
 }
 
 struct Building {
@@ -88,7 +97,20 @@ impl LiveIndex {
             holdback,
             state: None,
             given_up: false,
+            ahead: None,
         })
+    }
+
+    /// Also resolves the return addresses of the stacks as they are read, for
+    /// [`LiveIndex::take_symbolizer`].
+    pub fn resolving_symbols(mut self) -> LiveIndex {
+        self.ahead = Some(Ahead::default());
+        self
+    }
+
+    /// The symbolizer that resolved the addresses read so far, if this index resolves them.
+    pub fn take_symbolizer(&mut self) -> Option<Symbolizer> {
+        self.ahead.take().map(Ahead::into_symbolizer)
     }
 
     /// Reads the records committed since the last poll and replays the events old enough.
@@ -100,6 +122,9 @@ impl LiveIndex {
         let result = self.read(false);
         if result.is_err() {
             self.given_up = true;
+        }
+        if let Some(ahead) = &mut self.ahead {
+            ahead.resolve(RESOLVE_BUDGET);
         }
         result
     }
@@ -148,11 +173,15 @@ impl LiveIndex {
             });
         }
         let state = self.state.as_mut().expect("made above");
+        let ahead = &mut self.ahead;
         let mut records = 0;
         loop {
-            let polled = self
-                .tail
-                .poll_located(BUDGET, &mut |at, rec| state.take(at, rec))?;
+            let polled = self.tail.poll_located(BUDGET, &mut |at, rec| {
+                state.take(at, rec);
+                if let Some(a) = ahead.as_mut() {
+                    a.take(rec);
+                }
+            })?;
             records += polled.records;
             let drained = last && polled.records == 0 && polled.behind.is_none();
             let mut watermark = if drained {

@@ -17,9 +17,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod ahead;
 mod collector;
 mod heap;
 mod indexer;
+mod modules;
 mod names;
 mod order;
 mod snapshot;

@@ -12,6 +12,8 @@ use rustc_hash::FxHashMap;
 use memprof_capture::Line;
 use memprof_symbols::Symbolizer;
 
+use crate::modules::Modules;
+
 /// Index of a function name (a [`Line::function_key`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FuncId(pub u32);
@@ -25,17 +27,10 @@ pub(crate) struct StackFunctions {
     pub all: Vec<FuncId>,
 }
 
-struct Module {
-    path: String,
-    build_id: String,
-    base: u64,
-    size: u64,
-}
-
 #[derive(Default)]
 pub(crate) struct Names {
     nodes: FxHashMap<u64, (u64, u64)>,
-    modules: Vec<Module>,
+    modules: Modules,
     symbolizer: Symbolizer,
     addresses: FxHashMap<u64, Arc<[FuncId]>>,
     stacks: FxHashMap<u64, Arc<StackFunctions>>,
@@ -51,19 +46,12 @@ impl Names {
     }
 
     pub fn module_load(&mut self, path: &[u8], build_id: &[u8], base: u64, size: u64) {
-        self.modules.push(Module {
-            path: String::from_utf8_lossy(path).into_owned(),
-            build_id: build_id.iter().map(|b| format!("{b:02x}")).collect(),
-            base,
-            size,
-        });
+        self.modules.load(path, build_id, base, size);
     }
 
     pub fn module_unload(&mut self, base: u64) {
-        // Stacks already resolved keep their names; the range may be reused by another.
-        if let Some(i) = self.modules.iter().rposition(|m| m.base == base) {
-            self.modules.remove(i);
-        }
+        // Stacks already resolved keep their names.
+        self.modules.unload(base);
     }
 
     pub fn name(&self, id: FuncId) -> &str {
@@ -131,17 +119,12 @@ impl Names {
         if let Some(f) = self.addresses.get(&ip) {
             return Some(f.clone());
         }
-        // The call instruction is before the return address.
-        let at = ip.saturating_sub(1);
-        let m = self
-            .modules
-            .iter()
-            .rfind(|m| at >= m.base && at - m.base < m.size)?;
+        let (m, vaddr) = self.modules.holding(ip)?;
         let (path, build_id, offset) = (m.path.clone(), m.build_id.clone(), ip - m.base);
         let system = system_library(&path);
         let frames = self
             .symbolizer
-            .resolve(&path, &build_id, at - m.base)
+            .resolve(&path, &build_id, vaddr)
             .unwrap_or_default();
         let lines: Vec<Line> = if frames.is_empty() {
             vec![Line {

@@ -37,6 +37,9 @@ struct Module {
     loader: addr2line::Loader,
     /// Function symbols from `.symtab` and `.dynsym` as (start, end, name), sorted.
     symbols: Vec<(u64, u64, String)>,
+    /// The frames of every address resolved so far: addresses resolved while the program
+    /// ran are not resolved again at its end.
+    resolved: HashMap<u64, Vec<Frame>>,
 }
 
 impl Module {
@@ -51,9 +54,41 @@ impl Module {
         let (start, end, name) = &self.symbols[i];
         (vaddr >= *start && vaddr < *end).then_some(name.as_str())
     }
+
+    /// The frames at `vaddr`, from DWARF or else the symbol table.
+    fn frames(&self, vaddr: u64) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        if let Ok(mut iter) = self.loader.find_frames(vaddr) {
+            while let Ok(Some(f)) = iter.next() {
+                frames.push(Frame {
+                    function: f
+                        .function
+                        .as_ref()
+                        .and_then(|n| n.demangle().ok())
+                        .map(|n| n.into_owned()),
+                    file: f.location.as_ref().and_then(|l| l.file).map(str::to_string),
+                    line: f.location.as_ref().and_then(|l| l.line),
+                });
+            }
+        }
+        if frames.iter().all(|f| f.function.is_none()) {
+            if let Some(name) = self.symbol(vaddr) {
+                let name = addr2line::demangle_auto(name.into(), None).into_owned();
+                let (file, line) = frames
+                    .first()
+                    .map_or((None, None), |f| (f.file.clone(), f.line));
+                frames = vec![Frame {
+                    function: Some(name),
+                    file,
+                    line,
+                }];
+            }
+        }
+        frames
+    }
 }
 
-/// Caches one loaded module per path.
+/// Caches one loaded module per path, and the frames of every address it resolved.
 #[derive(Default)]
 pub struct Symbolizer {
     /// By path and build-id: captures of several programs can be resolved with one.
@@ -74,34 +109,12 @@ impl Symbolizer {
             .modules
             .entry((path.to_string(), build_id.to_string()))
             .or_insert_with(|| open(path, build_id));
-        let m = module.as_ref().map_err(|e| *e)?;
-        let mut frames = Vec::new();
-        if let Ok(mut iter) = m.loader.find_frames(vaddr) {
-            while let Ok(Some(f)) = iter.next() {
-                frames.push(Frame {
-                    function: f
-                        .function
-                        .as_ref()
-                        .and_then(|n| n.demangle().ok())
-                        .map(|n| n.into_owned()),
-                    file: f.location.as_ref().and_then(|l| l.file).map(str::to_string),
-                    line: f.location.as_ref().and_then(|l| l.line),
-                });
-            }
+        let m = module.as_mut().map_err(|e| *e)?;
+        if let Some(frames) = m.resolved.get(&vaddr) {
+            return Ok(frames.clone());
         }
-        if frames.iter().all(|f| f.function.is_none()) {
-            if let Some(name) = m.symbol(vaddr) {
-                let name = addr2line::demangle_auto(name.into(), None).into_owned();
-                let (file, line) = frames
-                    .first()
-                    .map_or((None, None), |f| (f.file.clone(), f.line));
-                frames = vec![Frame {
-                    function: Some(name),
-                    file,
-                    line,
-                }];
-            }
-        }
+        let frames = m.frames(vaddr);
+        m.resolved.insert(vaddr, frames.clone());
         Ok(frames)
     }
 }
@@ -141,7 +154,11 @@ fn open(path: &str, build_id: &str) -> Result<Module, Unresolved> {
     };
     let loader = addr2line::Loader::new(dwarf.as_deref().unwrap_or(Path::new(path)))
         .map_err(|_| Unresolved::Missing)?;
-    Ok(Module { loader, symbols })
+    Ok(Module {
+        loader,
+        symbols,
+        resolved: HashMap::new(),
+    })
 }
 
 /// Where distributions and `objcopy --only-keep-debug` put a module's DWARF, searched as gdb

@@ -119,6 +119,15 @@ impl Scratch {
         self.compile(source, "gcc", &flags)
     }
 
+    /// Compiles `programs/dlopen_lib.c`, a plugin that allocates, into the shared library
+    /// `name` in the scratch directory.
+    pub fn plugin(&self, name: &str) -> PathBuf {
+        let lib = self.compile("dlopen_lib.c", "gcc", &["-O1", "-g", "-shared", "-fPIC"]);
+        let so = self.path(name);
+        std::fs::rename(&lib, &so).unwrap();
+        so
+    }
+
     /// Compiles the Rust program `programs/<source>` (crate name: the file's stem) with
     /// optimisations and debug information.
     pub fn rust(&self, source: &str) -> PathBuf {

@@ -38,7 +38,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let _signals = SignalForwarding::install();
     // The summary needs the heap index, which is built while the program runs.
     let indexing = (!args.quiet)
-        .then(|| crate::indexing::Indexing::start(&launched.path))
+        .then(|| crate::indexing::Indexing::start(&launched.path, !args.no_symbols))
         .flatten();
     let status = child.wait()?;
     let sealed = seal(&launched.path, status.code(), status.signal());
@@ -178,21 +178,23 @@ pub fn conclude(
             if args.follow_exec {
                 super::chains::seal(path, &children);
             }
-            // The summary needs the heap index: the one built during the run (which counted
-            // the summary too), or one built now. Having it first copies the stack and module
-            // records beside it, which spares symbolization a pass over every record. A
-            // summary still to be read is read while symbols are resolved: it reads the
+            // The summary needs the heap index: the one built during the run, or one built
+            // now; either counts the summary on the way. Having it first copies the stack and
+            // module records beside it, which spares symbolization a pass over every record.
+            // A summary still to be read (the capture could not be indexed here, or some of
+            // its records do not decode) is read while symbols are resolved: it reads the
             // capture as it was before their tables are appended.
-            let (capture, counted) = if args.quiet {
-                (None, None)
+            let (capture, counted, symbolizer) = if args.quiet {
+                (None, None, None)
             } else {
-                let counted = indexing.and_then(|i| i.finish(path));
-                (Some(crate::symbolize::open_indexed(path)?), counted)
+                let made = indexing.map(|i| i.finish(path)).unwrap_or_default();
+                let (capture, built) = crate::symbolize::open_indexed(path)?;
+                (Some(capture), made.summary.or(built), made.symbolizer)
             };
             let summary = std::thread::scope(|scope| {
                 let symbols = (!args.no_symbols).then(|| {
                     scope.spawn(|| {
-                        let mut symbolizer = memprof_symbols::Symbolizer::default();
+                        let mut symbolizer = symbolizer.unwrap_or_default();
                         for p in std::iter::once(path).chain(&children) {
                             crate::symbolize::symbolize_telling(p, &mut symbolizer);
                         }

@@ -5,9 +5,7 @@ use memprof_tests::{assert_matches_memcheck, memcheck, Scratch};
 #[test]
 fn dlopen_and_dlclose_match_memcheck() {
     let s = Scratch::new("dlopen");
-    let lib = s.compile("dlopen_lib.c", "gcc", &["-O1", "-g", "-shared", "-fPIC"]);
-    let lib_so = s.path("libplugin.so");
-    std::fs::rename(&lib, &lib_so).unwrap();
+    let lib_so = s.plugin("libplugin.so");
     let prog = s.c("dlopen_main.c", &["-ldl"]);
     let arg = lib_so.to_str().unwrap();
     let r = s.record("dlopen", &[], &prog, &[arg]);
