@@ -61,7 +61,7 @@ bench() {
     "$MEMPROF" run -q -o "$cap" -- "$@" >/dev/null 2>&1 || true
     size=$(stat -c %s "$cap")
     events=$(( $(field "$cap" allocations) + $(field "$cap" frees) ))
-    echo "| $name | $native | $(ratio "$rec" "$native")× | $(ratio "$mp" "$native")× | $ht | $(echo "scale=1; $size / $events" | bc) | $rss |"
+    echo "| $name | $(printf %.2f "$native") | $(ratio "$rec" "$native")× | $(ratio "$mp" "$native")× | $ht | $(echo "scale=1; $size / $events" | bc) | $rss |"
 }
 
 # Debian's heaptrack 1.4 mis-records W1 (a bug fixed after 1.5) and takes ~40x: skipped.
@@ -116,13 +116,13 @@ echo "Report time on the W3e capture (median of $RUNS):"
 # A capture recorded with -q has no heap index yet: its first analysis builds and stores it.
 "$MEMPROF" run -q -o "$OUT/W3e-fresh.mprof" -- "$BENCH/build/rustmap" >/dev/null 2>&1
 s=$(date +%s.%N); "$MEMPROF" report "$OUT/W3e-fresh.mprof" >/dev/null; e=$(date +%s.%N)
-echo "  memprof report, first (builds the heap index): $(echo "$e - $s" | bc) s"
+echo "  memprof report, first (builds the heap index): $(printf %.2f "$(echo "$e - $s" | bc)") s"
 rm -f "$OUT/W3e-fresh.mprof"
 mp=$(wall "$MEMPROF" report "$OUT/W3e.mprof")
 events=$(( $(field "$OUT/W3e.mprof" allocations) + $(field "$OUT/W3e.mprof" frees) ))
 rss=$(peak_rss_mb "$MEMPROF" report "$OUT/W3e.mprof")
-echo "  memprof report: $mp s, peak RSS $rss MB ($(echo "scale=1; $rss * 1048576 / $events" | bc) B/event)"
+echo "  memprof report: $(printf %.2f "$mp") s, peak RSS $rss MB ($(echo "scale=1; $rss * 1048576 / $events" | bc) B/event)"
 if command -v heaptrack_print >/dev/null && [ -e "$OUT/W3e.heaptrack.zst" ]; then
     ht=$(wall heaptrack_print "$OUT/W3e.heaptrack.zst")
-    echo "  heaptrack_print: $ht s ($(ratio "$ht" "$mp")x memprof's time)"
+    echo "  heaptrack_print: $(printf %.2f "$ht") s ($(ratio "$ht" "$mp")x memprof's time)"
 fi
