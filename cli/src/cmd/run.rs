@@ -35,7 +35,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             };
         }
     })?;
-    let _signals = SignalForwarding::install();
     // The summary needs the heap index, which is built while the program runs.
     let indexing = (!args.quiet)
         .then(|| crate::indexing::Indexing::start(&launched.path, !args.no_symbols))
@@ -56,6 +55,8 @@ pub struct Launched {
     started: std::time::SystemTime,
     /// The capture named with `-o`, locked for as long as this run lasts.
     _lock: Option<std::fs::File>,
+    /// Signals are handled as long as the program runs.
+    _signals: SignalForwarding,
 }
 
 /// Starts the program of `args` with the preload library, after `setup` had its say on the
@@ -121,6 +122,19 @@ pub fn launch(
         }
     }
     setup(&mut cmd);
+    // Before the program starts: it may be interrupted as soon as it runs (a terminal's
+    // Ctrl-C, `timeout`), while this thread has not yet been scheduled again.
+    let signals = SignalForwarding::install();
+    // SAFETY: the closure only calls signal(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            // What memprof ignores the program must not: an ignored signal stays ignored
+            // across exec (handled ones go back to the default on their own).
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            Ok(())
+        })
+    };
 
     let started = std::time::SystemTime::now();
     let child = match cmd.spawn() {
@@ -135,6 +149,11 @@ pub fn launch(
         }
     };
     CHILD.store(child.id() as i32, Ordering::Relaxed);
+    // A request to terminate that came while the program was being started.
+    let early = EARLY.swap(0, Ordering::Relaxed);
+    if early != 0 {
+        signal_child(early);
+    }
     let path = PathBuf::from(
         template
             .to_string_lossy()
@@ -146,6 +165,7 @@ pub fn launch(
         name,
         started,
         _lock: lock,
+        _signals: signals,
     };
     Ok((child, launched))
 }
@@ -474,8 +494,13 @@ extern "C" fn forward(sig: libc::c_int) {
     if pid > 0 {
         // SAFETY: kill is async-signal-safe.
         unsafe { libc::kill(pid, sig) };
+    } else {
+        EARLY.store(sig, Ordering::Relaxed);
     }
 }
+
+/// A signal to pass on that came before the program had started.
+static EARLY: AtomicI32 = AtomicI32::new(0);
 
 /// While the program runs, terminal signals reach it directly (it shares our process
 /// group), so memprof ignores them instead of dying first; termination requests sent to

@@ -9,7 +9,7 @@ use std::time::Duration;
 use memprof_top::{Batch, ClockReading, Host};
 
 use super::fail;
-use super::run::{self, SignalForwarding};
+use super::run;
 use crate::cli::TopArgs;
 
 pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
@@ -49,7 +49,6 @@ pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
     if std::fs::rename(&pending, &output).is_err() {
         let _ = std::fs::remove_file(&pending);
     }
-    let _signals = SignalForwarding::install();
 
     // Sealing the capture as soon as the program ends tells the display so.
     let path = launched.path.clone();
