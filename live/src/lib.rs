@@ -1,5 +1,7 @@
 //! Live view of a program being recorded: follows its capture file as the recorder writes
-//! it and aggregates the heap by function, for `memprof top`.
+//! it and aggregates the heap by function, for `memprof top`; and [`LiveIndex`], which builds
+//! the capture's heap index, counts its summary and resolves its addresses meanwhile, for
+//! `memprof run`.
 //!
 //! [`Collector::poll`] reads the records committed since the last poll (without slowing the
 //! program: the recorder never waits for a reader) and applies them in time order;

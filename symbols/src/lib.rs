@@ -1,5 +1,7 @@
-//! Symbolization after the run: return addresses, taken module by module, to function names
-//! (Rust and C++ demangled), source files and lines, inlined frames included.
+//! Symbolization: return addresses, taken module by module, to function names (Rust and C++
+//! demangled), source files and lines, inlined frames included. `memprof run` resolves them
+//! while the program runs and then with the same [`Symbolizer`] after it ends, which keeps
+//! what it resolved.
 //!
 //! DWARF comes from the module itself or from separate debug info found by build-id or
 //! debuglink (as `addr2line`'s loader finds it); stripped code falls back to `.symtab` and
