@@ -20,6 +20,7 @@
 mod activity;
 mod addr_map;
 mod capture;
+mod cores;
 mod diff;
 mod error;
 mod events;

@@ -1,8 +1,6 @@
 //! Every allocation of a capture with the time its block ended, read on every core at once:
 //! each thread stream's chunks decode on their own, in runs handed out to workers.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use memprof_format::StackRef;
 
 use crate::index::HeapIndex;
@@ -33,28 +31,23 @@ pub(crate) fn for_each_alloc<T: Send>(
             c += CHUNKS_PER_PART;
         }
     }
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, parts.len().max(1));
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut state = init();
-        while let Some((stream, chunks)) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let walked = walk(capture, index, *stream, chunks.clone(), |b, lifetime| {
-                if let (Some((time, stack, size)), Some(l)) = (b.allocation(), lifetime) {
-                    if time <= until {
-                        f(&mut state, time, size, stack, end_of(time, l));
-                    }
+    // A worker whose part did not fit the index has no state, and reads no further part.
+    let each = |state: &mut Option<T>, _, (stream, chunks): &(usize, std::ops::Range<usize>)| {
+        let Some(st) = state else {
+            return;
+        };
+        let walked = walk(capture, index, *stream, chunks.clone(), |b, lifetime| {
+            if let (Some((time, stack, size)), Some(l)) = (b.allocation(), lifetime) {
+                if time <= until {
+                    f(st, time, size, stack, end_of(time, l));
                 }
-            });
-            walked.ok()?;
+            }
+        });
+        if walked.is_err() {
+            *state = None;
         }
-        Some(state)
     };
-    std::thread::scope(|s| {
-        let others: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
-        let mut all = vec![work()];
-        all.extend(others.into_iter().map(|h| h.join().expect("worker")));
-        all.into_iter().collect()
-    })
+    crate::cores::share(&parts, || Some(init()), each)
+        .into_iter()
+        .collect()
 }

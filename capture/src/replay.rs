@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memprof_format::Lifetime;
 
@@ -195,29 +194,13 @@ fn encode_lifetimes(
             jobs.push((stream, chunk, from..to));
         }
     }
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let j = next.fetch_add(1, Ordering::Relaxed);
-            let Some((stream, _, range)) = jobs.get(j) else {
-                break;
-            };
+    let mut done: Vec<(usize, Vec<Vec<u8>>)> =
+        crate::cores::share(&jobs, Vec::new, |done, j, (stream, _, range)| {
             done.push((j, encode_pieces(&codes[*stream][range.clone()])));
-        }
-        done
-    };
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, jobs.len().max(1));
-    let mut done: Vec<(usize, Vec<Vec<u8>>)> = std::thread::scope(|s| {
-        let others: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
-        let mut all = work();
-        for h in others {
-            all.extend(h.join().expect("lifetime encoder"));
-        }
-        all
-    });
+        })
+        .into_iter()
+        .flatten()
+        .collect();
     done.sort_unstable_by_key(|(j, _)| *j);
     let mut lifetimes = vec![Vec::new(); codes.len()];
     for (j, pieces) in done {

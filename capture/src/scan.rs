@@ -2,7 +2,6 @@
 //! range. Chunks decode on their own, so runs of them are read on every core at once.
 
 use std::ops::Range as Span;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -60,10 +59,6 @@ pub(crate) fn scan(
                 })
         })
         .collect();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, parts.len().max(1));
-    let next = AtomicUsize::new(0);
     let threads: Vec<ThreadFigures> = capture
         .threads
         .iter()
@@ -72,23 +67,15 @@ pub(crate) fn scan(
             ..ThreadFigures::default()
         })
         .collect();
-    let work = || {
-        let mut p = Partial {
+    let partials: Vec<Partial> = crate::cores::share(
+        &parts,
+        || Partial {
             threads: threads.clone(),
             sizes: vec![(0, 0); SizeClass::COUNT],
             ..Partial::default()
-        };
-        while let Some(part) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
-            read_part(capture, index, part, scope, peak_time, &mut p);
-        }
-        p
-    };
-    let partials: Vec<Partial> = std::thread::scope(|s| {
-        let others: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
-        let mut all = vec![work()];
-        all.extend(others.into_iter().map(|h| h.join().expect("scan worker")));
-        all
-    });
+        },
+        |p, _, part| read_part(capture, index, part, scope, peak_time, p),
+    );
     let mut s = Summary::from_header(capture);
     let mut sites = SiteTable::default();
     let mut threads = threads;
