@@ -199,10 +199,11 @@ impl Log {
         Some(self.ends[..=p].partition_point(|&end| end as usize <= r))
     }
 
-    /// Appends frame `f` as the log's frame `q`, after frames `0..q`; `caller_depends` tells
-    /// whether the walk from frame `q - 1` out depends on its bp.
+    /// Appends frame `f` as the log's frame `q`, after frames `0..q`.
     #[inline(always)]
-    fn put(&mut self, q: usize, f: &Frame, caller_depends: bool) {
+    fn put(&mut self, q: usize, f: &Frame) {
+        // Whether the walk from frame `q - 1`, the caller, out depends on its bp.
+        let caller_depends = q > 0 && self.frames[q - 1].flags & DEPENDS_ON_BP != 0;
         let start = q.checked_sub(1).map_or(0, |o| self.ends[o] as usize);
         // Both words, whether read or not: a copy of fixed size is a few moves, not a call
         // to memcpy. Frames `0..q` read at most 2q words, so they fit.
@@ -242,8 +243,7 @@ impl Log {
             if named == q && q < self.named && self.frames[q].ip == f.ip {
                 named = q + 1;
             }
-            let caller_depends = self.frames[q - 1].flags & DEPENDS_ON_BP != 0;
-            self.put(q, f, caller_depends);
+            self.put(q, f);
         }
         self.len = total;
         self.named = named;
@@ -258,8 +258,7 @@ impl Log {
             return false;
         }
         for (q, f) in head.frames[..=last].iter().rev().enumerate() {
-            let caller_depends = q > 0 && self.frames[q - 1].flags & DEPENDS_ON_BP != 0;
-            self.put(q, f, caller_depends);
+            self.put(q, f);
         }
         self.len = last + 1;
         true
