@@ -59,7 +59,7 @@ fn open_completed(path: &Path, symbols: bool) -> anyhow::Result<(Capture, Option
         let index = build_showing_progress(&capture);
         counted = index.summary().cloned();
         if index.append_to(path).is_err() {
-            return Ok((capture, None));
+            return Ok((capture, counted));
         }
         drop(index);
         capture = Capture::open(path)?;
