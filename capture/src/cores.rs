@@ -32,6 +32,15 @@ pub(crate) fn share<T: Sync, S: Send>(
     })
 }
 
+/// Drops `value` on a thread of its own: giving back the memory of a large table takes tens
+/// of milliseconds that the caller (about to print its result) need not wait for.
+pub fn drop_aside<T: Send + 'static>(value: T) {
+    // Without a thread, the value is dropped here, with the closure that holds it.
+    let _ = std::thread::Builder::new()
+        .name("memprof-drop".into())
+        .spawn(move || drop(value));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +55,16 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..1000).map(|i| (i as usize, i)).collect::<Vec<_>>());
         assert_eq!(share(&[] as &[u64], || 7, |_, _, _| {}), vec![7]);
+    }
+
+    #[test]
+    fn a_value_dropped_aside_is_dropped() {
+        let value = std::sync::Arc::new(vec![0u8; 1 << 20]);
+        drop_aside(std::sync::Arc::clone(&value));
+        let start = std::time::Instant::now();
+        while std::sync::Arc::strong_count(&value) > 1 {
+            assert!(start.elapsed().as_secs() < 60, "never dropped");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 }

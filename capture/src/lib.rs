@@ -44,6 +44,7 @@ pub mod units;
 pub use activity::ThreadActivity;
 pub use addr_map::AddrMap;
 pub use capture::{Capture, Ending};
+pub use cores::drop_aside;
 pub use diff::{DiffRow, HeapDiff};
 pub use error::Error;
 pub use events::{DecodeProblem, Event, EventKind, Events};

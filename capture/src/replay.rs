@@ -166,11 +166,14 @@ impl Replay {
         self.ends.leaked_bytes =
             (self.ends.bytes - self.ends.freed_bytes).saturating_sub(lost_bytes);
         let lifetimes = encode_lifetimes(&self.codes, &self.chunk_starts);
+        let untracked_frees = self.untracked + self.heap.untracked_frees();
+        let lost_frees = self.heap.lost.len() as u64;
+        crate::cores::drop_aside((self.heap, self.codes, self.chunk_starts));
         let index = HeapIndex {
             peak_bytes: self.peak_bytes,
             peak_time: self.peak_time,
-            untracked_frees: self.untracked + self.heap.untracked_frees(),
-            lost_frees: self.heap.lost.len() as u64,
+            untracked_frees,
+            lost_frees,
             lifetimes,
             series: self.series,
             copies: crate::index::Copies::None,

@@ -145,5 +145,6 @@ fn finish_index(live: LiveIndex, path: &Path) -> Option<Summary> {
     let (index, summary) = live.finish(&capture)?;
     // Not appended, it is built again, and the summary read with it.
     index.append_to(path).ok()?;
+    memprof_capture::drop_aside((index, capture));
     Some(summary)
 }

@@ -135,11 +135,14 @@ impl LiveIndex {
         if self.given_up || self.read(true).is_err() || self.tail.corrupt_chunks() > 0 {
             return None;
         }
-        let state = self.state?;
+        let state = self.state.take()?;
         if state.late {
             return None;
         }
-        state.builder.finish(capture, &self.tail.chunks_read())
+        let made = state.builder.finish(capture, &self.tail.chunks_read());
+        // What is left is only memory to give back.
+        memprof_capture::drop_aside((self, state.queues));
+        made
     }
 
     fn read(&mut self, last: bool) -> Result<u64, Error> {
