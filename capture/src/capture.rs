@@ -264,6 +264,20 @@ impl Capture {
             .then(|| "records were lost: the capture file was removed while the program ran".into())
     }
 
+    /// Whether tables (the heap index, symbols) may be appended to the file: not while its
+    /// program may still write it, not when it cannot be written (it is then indexed in
+    /// memory by each analysis), and not when records are missing (appending to a cut file
+    /// would hide where it was cut).
+    pub fn may_append(&self) -> bool {
+        let writing = self.ending() == Ending::CutShort
+            && Path::new(&format!("/proc/{}", self.pid())).exists();
+        let writable = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.path())
+            .is_ok();
+        !writing && writable && self.missing().is_none()
+    }
+
     /// Converts a record time (shifted TSC ticks) to nanoseconds since the start.
     pub fn ns(&self, time: u64) -> u64 {
         self.clock().ns(time)

@@ -4,32 +4,8 @@
 
 use std::path::Path;
 
-use memprof_capture::{
-    Capture, Ending, HeapIndex, Module, Summary, SymbolFrame, SymbolTableBuilder,
-};
-use memprof_format::module_status;
-use memprof_symbols::{Symbolizer, Unresolved};
-
-/// What symbolization found.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// Addresses that resolved to at least one function.
-    pub resolved: usize,
-    /// Modules whose file changed since the run (their addresses stay unresolved).
-    pub changed: Vec<String>,
-}
-
-/// Resolves every return address of the capture at `path` and appends the table to it,
-/// with `symbolizer`, which keeps the debug information it read for the next capture.
-pub fn symbolize(path: &Path, symbolizer: &mut Symbolizer) -> anyhow::Result<Outcome> {
-    let (builder, outcome) = {
-        let capture = Capture::open(path)?;
-        let (stacks, modules) = capture.stacks_and_modules();
-        resolve_all(&stacks.addresses(), &modules, symbolizer)
-    };
-    builder.append_to(path)?;
-    Ok(outcome)
-}
+use memprof_capture::{Capture, HeapIndex, Summary};
+use memprof_symbols::{symbolize, Symbolizer};
 
 /// Opens the capture at `path` for analysis, with its summary if its heap index was built
 /// here (it is counted on the way). The first analysis of a capture builds the index and
@@ -51,7 +27,7 @@ pub fn open_for_analysis(path: &Path) -> anyhow::Result<Capture> {
 /// index was built, if it was built here.
 fn open_completed(path: &Path, symbols: bool) -> anyhow::Result<(Capture, Option<Summary>)> {
     let mut capture = Capture::open(path)?;
-    if !may_append(&capture) {
+    if !capture.may_append() {
         return Ok((capture, None));
     }
     let mut counted = None;
@@ -85,71 +61,6 @@ pub fn symbolize_telling(path: &Path, symbolizer: &mut Symbolizer) {
             path.display()
         ),
     }
-}
-
-/// Whether tables may be appended to `capture`.
-fn may_append(capture: &Capture) -> bool {
-    // Not to a capture that its program may still be writing.
-    let writing = capture.ending() == Ending::CutShort
-        && Path::new(&format!("/proc/{}", capture.pid())).exists();
-    // Nor to one that cannot be written: it would be indexed twice, here and by the analysis.
-    let writable = std::fs::OpenOptions::new()
-        .write(true)
-        .open(capture.path())
-        .is_ok();
-    // Nor to one with records missing: appending to a cut file would hide where it was cut.
-    let damaged = capture.missing().is_some();
-    !writing && writable && !damaged
-}
-
-fn resolve_all(
-    addresses: &[u64],
-    modules: &[Module],
-    symbolizer: &mut Symbolizer,
-) -> (SymbolTableBuilder, Outcome) {
-    let mut builder = SymbolTableBuilder::default();
-    let mut outcome = Outcome::default();
-    let mut status = vec![None; modules.len()];
-    for &ip in addresses {
-        // The call instruction is before the return address.
-        let Some(i) = modules
-            .iter()
-            .rposition(|m| m.contains(ip.saturating_sub(1)))
-        else {
-            continue;
-        };
-        let m = &modules[i];
-        match symbolizer.resolve(&m.path, &m.build_id, ip - 1 - m.base) {
-            Ok(frames) => {
-                status[i] = Some(module_status::RESOLVED);
-                if !frames.is_empty() {
-                    outcome.resolved += 1;
-                }
-                let frames: Vec<SymbolFrame> = frames
-                    .into_iter()
-                    .map(|f| SymbolFrame {
-                        function: f.function,
-                        file: f.file,
-                        line: f.line,
-                    })
-                    .collect();
-                builder.frames(ip, &frames);
-            }
-            Err(Unresolved::Missing) => status[i] = Some(module_status::MISSING),
-            Err(Unresolved::Changed) => {
-                if status[i] != Some(module_status::CHANGED) {
-                    outcome.changed.push(m.path.clone());
-                }
-                status[i] = Some(module_status::CHANGED);
-            }
-        }
-    }
-    for (m, s) in modules.iter().zip(status) {
-        if let Some(s) = s {
-            builder.module_status(m.base, s);
-        }
-    }
-    (builder, outcome)
 }
 
 /// Builds the heap index of `capture`, with its progress on the terminal if there is one.

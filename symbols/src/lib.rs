@@ -8,12 +8,18 @@
 //! `.dynsym`. A module whose build-id differs from the one recorded was changed since the
 //! run, so nothing is resolved in it rather than something wrong.
 //!
+//! [`symbolize`] resolves a whole capture and appends its symbol tables to it.
+//!
 //! ```no_run
 //! let mut s = memprof_symbols::Symbolizer::default();
 //! let frames = s.resolve("/usr/bin/ls", "", 0x4a10);
 //! ```
 
 #![forbid(unsafe_code)]
+
+mod tables;
+
+pub use tables::{symbolize, Outcome};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use memprof_capture::{
-    analyze, functions, rank, Analysis, CallTree, Capture, Direction, Ending, FunctionFigures,
-    HeapDiff, HeapIndex, Metric, Range, Resolved, Scope, Site, Summary, ThreadId,
+    analyze, functions, rank, Analysis, CallTree, Capture, Direction, FunctionFigures, HeapDiff,
+    HeapIndex, Metric, Range, Resolved, Scope, Site, Summary, ThreadId,
 };
+use memprof_symbols::Symbolizer;
 
 /// Why a capture could not be shown.
 #[derive(Debug)]
@@ -49,21 +50,26 @@ pub struct Document {
 impl Document {
     /// Opens the capture at `path`. A capture without a heap index is indexed first, with
     /// `progress` told how far it got (a fraction); when it can be written, the index is
-    /// appended so that the next opening starts at once. `progress` returning false cancels.
+    /// appended so that the next opening starts at once, and so are the symbol tables of a
+    /// capture without them. `progress` returning false cancels.
     pub fn open(path: &Path, progress: &mut dyn FnMut(f64) -> bool) -> Result<Document, LoadError> {
         let mut capture = Capture::open(path)?;
         if !HeapIndex::is_in(&capture) {
             let index =
                 HeapIndex::build_with(&capture, &mut *progress).ok_or(LoadError::Cancelled)?;
-            // A capture its program may still be writing is left alone, as is one that
-            // cannot be written (it is indexed again by each analysis).
-            let writing = capture.ending() == Ending::CutShort
-                && Path::new(&format!("/proc/{}", capture.pid())).exists();
-            let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
-            if !writing && writable && index.append_to(path).is_ok() {
+            // A capture that cannot take the index is indexed again by each analysis.
+            if capture.may_append() && index.append_to(path).is_ok() {
                 drop(index);
                 capture = Capture::open(path)?;
             }
+        }
+        // Recorded with `--no-symbols`, or by a run whose memprof was stopped: its addresses
+        // are resolved once, as `memprof report` resolves them, while the modules are at hand.
+        if !capture.has_symbols()
+            && capture.may_append()
+            && memprof_symbols::symbolize(path, &mut Symbolizer::default()).is_ok()
+        {
+            capture = Capture::open(path)?;
         }
         if !progress(1.0) {
             return Err(LoadError::Cancelled);
