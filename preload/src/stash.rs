@@ -6,9 +6,11 @@
 //!   node (the unwinder names the frames of a stack that are new since the last one with
 //!   it), and from a hash of a whole stack to its node (for stacks walked in full);
 //! - on a miss, a process-wide insert-only hash table of trie nodes, probed and filled with
-//!   atomics. When a table is 3/4 full a table twice its size is chained after it; lookups
-//!   search every table, inserts go to the newest. Two threads racing to insert the same node
-//!   into different tables only cost a duplicate node, never a wrong stack.
+//!   atomics. When a table is 3/4 full, a table twice its size is made with every node of the
+//!   full one, and lookups and inserts go to it: one table is searched, however many nodes
+//!   there are. A node inserted into the full table while it was copied is missing from the
+//!   new one; like two threads racing to insert the same node, that only costs a duplicate
+//!   node, never a wrong stack.
 
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -38,6 +40,8 @@ struct Table {
 const FIRST_CAP: usize = 1 << 12;
 
 static FIRST: AtomicPtr<Table> = AtomicPtr::new(core::ptr::null_mut());
+/// The table searched and filled: the newest, which holds the nodes of all the others.
+static CURRENT: AtomicPtr<Table> = AtomicPtr::new(core::ptr::null_mut());
 /// Node ids start at 1; 0 is the empty stack.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -81,6 +85,30 @@ impl Table {
         }
         Err(usize::MAX)
     }
+
+    /// Puts every node of `self` into `to`, an unpublished table with room for them.
+    fn copy_into(&self, to: &Table) {
+        let mut n = 0;
+        for i in 0..self.cap {
+            let s = self.slot(i);
+            if wait_ready(&s.tag) != READY {
+                continue;
+            }
+            let (parent, ip) = (
+                s.parent.load(Ordering::Relaxed),
+                s.ip.load(Ordering::Relaxed),
+            );
+            if let Err(j @ 0..usize::MAX) = to.find(hash_node(parent, ip), parent, ip) {
+                let d = to.slot(j);
+                d.parent.store(parent, Ordering::Relaxed);
+                d.ip.store(ip, Ordering::Relaxed);
+                d.id.store(s.id.load(Ordering::Relaxed), Ordering::Relaxed);
+                d.tag.store(READY, Ordering::Relaxed);
+                n += 1;
+            }
+        }
+        to.len.store(n, Ordering::Relaxed);
+    }
 }
 
 /// The slot's tag once no insert is in progress on it. An insert is a handful of stores by a
@@ -100,15 +128,32 @@ fn hash_node(parent: u64, ip: u64) -> usize {
     (h ^ (h >> 32)) as usize
 }
 
-fn first_table() -> *mut Table {
-    sys::map_once(&FIRST, Table::bytes(FIRST_CAP), |t| {
+fn current_table() -> *mut Table {
+    let t = CURRENT.load(Ordering::Acquire);
+    if !t.is_null() {
+        return t;
+    }
+    let first = sys::map_once(&FIRST, Table::bytes(FIRST_CAP), |t| {
         Table::init(t, FIRST_CAP)
-    })
+    });
+    if first.is_null() {
+        return first;
+    }
+    match CURRENT.compare_exchange(
+        core::ptr::null_mut(),
+        first,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => first,
+        Err(newer) => newer,
+    }
 }
 
 /// Forgets every node (a followed fork child starts a capture of its own). Old tables are
 /// leaked: a thread of the parent may have been mid-insert when it forked.
 pub fn reset() {
+    CURRENT.store(core::ptr::null_mut(), Ordering::Release);
     FIRST.store(core::ptr::null_mut(), Ordering::Release);
     NEXT_ID.store(1, Ordering::Release);
 }
@@ -117,28 +162,10 @@ pub fn reset() {
 /// this call created, so that the caller writes it to the capture. 0 when memory is exhausted.
 fn node(parent: u64, ip: u64, on_new: &mut impl FnMut(u64)) -> u64 {
     let h = hash_node(parent, ip);
-    let mut t = first_table();
-    let mut newest = t;
+    let mut t = current_table();
     while !t.is_null() {
         // SAFETY: published tables are never unmapped (see `reset`).
         let table = unsafe { &*t };
-        if let Ok(id) = table.find(h, parent, ip) {
-            return id;
-        }
-        newest = t;
-        t = table.next.load(Ordering::Acquire);
-    }
-    insert(newest, h, parent, ip, on_new)
-}
-
-fn insert(mut t: *mut Table, h: usize, parent: u64, ip: u64, on_new: &mut impl FnMut(u64)) -> u64 {
-    while !t.is_null() {
-        // SAFETY: published tables are never unmapped.
-        let table = unsafe { &*t };
-        if table.len.load(Ordering::Relaxed) * 4 >= table.cap * 3 {
-            t = grow(table);
-            continue;
-        }
         let mut i = match table.find(h, parent, ip) {
             Ok(id) => return id,
             Err(usize::MAX) => {
@@ -147,6 +174,10 @@ fn insert(mut t: *mut Table, h: usize, parent: u64, ip: u64, on_new: &mut impl F
             }
             Err(i) => i,
         };
+        if table.len.load(Ordering::Relaxed) * 4 >= table.cap * 3 {
+            t = grow(table);
+            continue;
+        }
         loop {
             let s = table.slot(i);
             if s.tag
@@ -177,10 +208,22 @@ fn insert(mut t: *mut Table, h: usize, parent: u64, ip: u64, on_new: &mut impl F
     0
 }
 
-/// The table after `table`, created if there is none yet.
+/// The table that replaces `table`, made if there is none yet (with every node of `table`)
+/// and made the current one.
 fn grow(table: &Table) -> *mut Table {
     let cap = table.cap * 2;
-    sys::map_once(&table.next, Table::bytes(cap), |t| Table::init(t, cap))
+    let next = sys::map_once(&table.next, Table::bytes(cap), |t| {
+        Table::init(t, cap);
+        // SAFETY: `t` is the zeroed table just initialised, not yet published.
+        table.copy_into(unsafe { &*t });
+    });
+    if next.is_null() {
+        return next;
+    }
+    let at = table as *const Table as *mut Table;
+    // Whoever got here first moved it on; a thread still on an older table moves it no further.
+    let _ = CURRENT.compare_exchange(at, next, Ordering::AcqRel, Ordering::Acquire);
+    CURRENT.load(Ordering::Acquire)
 }
 
 /// Slots in a thread's stack cache.
@@ -313,5 +356,60 @@ mod tests {
         }
         assert_ne!(hash_stack(&a, false), hash_stack(&a, true));
         assert_ne!(hash_stack(&a[..6], false), hash_stack(&a, false));
+    }
+
+    #[test]
+    fn nodes_are_found_again_after_the_table_grew() {
+        // Enough nodes for several growths (the first table holds 3,072), inserted by four
+        // threads at once, parents of their own so that no other test's nodes are met.
+        const N: u64 = 40_000;
+        // One thread first: every node keeps its id through the growths.
+        let alone = |k: u64| (0xbeef_0000_0000 + k / 5, 0x7e00_0000_0000 + k * 16);
+        let ids: Vec<u64> = (0..N)
+            .map(|k| {
+                let (parent, ip) = alone(k);
+                node(parent, ip, &mut |_| {})
+            })
+            .collect();
+        for k in 0..N {
+            let (parent, ip) = alone(k);
+            let mut made = false;
+            assert_eq!(node(parent, ip, &mut |_| made = true), ids[k as usize]);
+            assert!(!made, "node {k} made again");
+        }
+        let key = |k: u64| (0xfeed_0000_0000 + k / 7, 0x7f00_0000_0000 + k * 16);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    (0..N)
+                        .map(|k| {
+                            let k = (k + t * N / 4) % N;
+                            let (parent, ip) = key(k);
+                            assert_ne!(node(parent, ip, &mut |_| {}), 0);
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), N as usize);
+        }
+        // Racing inserts may have made a duplicate or two; the current table then holds one,
+        // which every later lookup finds without making another.
+        let ids: Vec<u64> = (0..N)
+            .map(|k| {
+                let (parent, ip) = key(k);
+                node(parent, ip, &mut |_| {})
+            })
+            .collect();
+        for k in 0..N {
+            let (parent, ip) = key(k);
+            let mut made = false;
+            assert_eq!(node(parent, ip, &mut |_| made = true), ids[k as usize]);
+            assert!(!made, "node {k} made again");
+        }
+        // SAFETY: the current table is published and never unmapped.
+        let current = unsafe { &*current_table() };
+        assert!(current.cap >= 65_536, "{}", current.cap);
     }
 }
