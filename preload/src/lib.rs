@@ -40,10 +40,23 @@ use core::alloc::{GlobalAlloc, Layout};
 /// The library's own allocator: glibc's real functions, bypassing the hooks.
 pub struct LibcAllocator;
 
+/// Blocks this large or larger are mappings of their own: the per-thread caches are mostly
+/// zeros that a thread never touches, and a mapping's pages become resident only when used,
+/// where glibc's `calloc` clears (and so makes resident) the whole block.
+const OWN_MAPPING: usize = 8 << 10;
+
+fn mapped(layout: Layout) -> bool {
+    layout.size() >= OWN_MAPPING && layout.align() <= 4096
+}
+
 // SAFETY: forwards to glibc's allocator, which satisfies GlobalAlloc's contract for the
-// alignments used (memalign for anything above malloc's 16 bytes).
+// alignments used (memalign for anything above malloc's 16 bytes); large blocks are fresh
+// zero-filled page-aligned mappings, given back by the same size.
 unsafe impl GlobalAlloc for LibcAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if mapped(layout) {
+            return sys::map_anon(layout.size());
+        }
         // SAFETY: glibc's allocator functions may be called with any size.
         unsafe {
             if layout.align() <= 16 {
@@ -55,6 +68,9 @@ unsafe impl GlobalAlloc for LibcAllocator {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if mapped(layout) {
+            return sys::map_anon(layout.size());
+        }
         if layout.align() <= 16 {
             // SAFETY: as in `alloc`.
             unsafe { sys::__libc_calloc(1, layout.size()) as *mut u8 }
@@ -70,19 +86,25 @@ unsafe impl GlobalAlloc for LibcAllocator {
         }
     }
 
-    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if mapped(layout) {
+            // SAFETY: `ptr` is the mapping `alloc` made for a block of this size.
+            return unsafe { sys::unmap(ptr, layout.size()) };
+        }
         // SAFETY: `ptr` came from this allocator.
         unsafe { sys::__libc_free(ptr as *mut core::ffi::c_void) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if layout.align() <= 16 {
+        // SAFETY: the caller's new size is valid for the layout's alignment.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if layout.align() <= 16 && !mapped(layout) && !mapped(new_layout) {
             // SAFETY: `ptr` came from this allocator with malloc-compatible alignment.
             unsafe { sys::__libc_realloc(ptr as *mut core::ffi::c_void, new_size) as *mut u8 }
         } else {
             // SAFETY: allocate, copy the smaller size, free: the default strategy.
             unsafe {
-                let new = self.alloc(Layout::from_size_align_unchecked(new_size, layout.align()));
+                let new = self.alloc(new_layout);
                 if !new.is_null() {
                     core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
                     self.dealloc(ptr, layout);
