@@ -226,7 +226,7 @@ impl ThreadState {
         let generation = global::MODULE_GENERATION.load(Ordering::Relaxed);
         if generation != self.seen_generation {
             self.seen_generation = generation;
-            self.unwinder.flush();
+            self.unwinder.flush(generation);
             if let Some(cache) = &mut self.cache {
                 cache.clear();
             }

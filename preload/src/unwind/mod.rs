@@ -20,6 +20,7 @@ mod walk;
 mod walks;
 
 use alloc::boxed::Box;
+use core::sync::atomic::Ordering;
 
 const RECENT: usize = 256;
 
@@ -67,7 +68,7 @@ pub struct Unwinder {
 impl Unwinder {
     pub fn new() -> Unwinder {
         Unwinder {
-            cache: RuleCache::new(),
+            cache: RuleCache::new(crate::global::MODULE_GENERATION.load(Ordering::Relaxed)),
             recent: Box::new([[(0, Rule::default()); 2]; RECENT]),
             eval: cfi::Evaluator::new(),
             log: Log::new(),
@@ -84,9 +85,10 @@ impl Unwinder {
         self.misses
     }
 
-    /// Forgets cached rules (a module was unloaded; its addresses may be reused).
-    pub fn flush(&mut self) {
-        self.cache.clear();
+    /// Forgets cached rules made before generation `generation` of the module list (a module
+    /// was unloaded; its addresses may be reused).
+    pub fn flush(&mut self, generation: u64) {
+        self.cache.flush(generation);
         self.log.clear();
         self.walks.clear();
         self.recent.fill([(0, Rule::default()); 2]);
