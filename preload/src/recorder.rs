@@ -139,7 +139,7 @@ impl ThreadState {
     fn create(slot: &'static Slot) -> *mut ThreadState {
         let depth = global::MAX_DEPTH.load(Ordering::Relaxed).max(1);
         // SAFETY: all zeroes is an empty cache.
-        let Some(nodes) = (unsafe { zeroed::<NodeCache>() }) else {
+        let Some(nodes) = (unsafe { sys::zeroed::<NodeCache>() }) else {
             return core::ptr::null_mut();
         };
         let mut st = Box::new(ThreadState {
@@ -218,7 +218,7 @@ impl ThreadState {
         let stack = stack.unwrap_or_else(|| {
             if self.cache.is_none() {
                 // SAFETY: all zeroes is an empty cache.
-                self.cache = unsafe { zeroed::<StackCache>() };
+                self.cache = unsafe { sys::zeroed::<StackCache>() };
             }
             let frames = &self.frames[..c.frames.min(self.frames.len())];
             stash::intern(self.cache.as_deref_mut(), frames, c.truncated, &mut on_new)
@@ -233,20 +233,6 @@ impl ThreadState {
         }
         stack
     }
-}
-
-/// A zero-filled box of `T` (a large cache, never built on the stack); `None` when memory is
-/// exhausted.
-///
-/// # Safety
-/// All zeroes must be a valid `T`, and `T` must not be zero-sized.
-unsafe fn zeroed<T>() -> Option<Box<T>> {
-    let layout = alloc::alloc::Layout::new::<T>();
-    // SAFETY: the caller guarantees a non-zero size.
-    let p = unsafe { alloc::alloc::alloc_zeroed(layout) } as *mut T;
-    // SAFETY: `p` was just allocated with the global allocator and this layout, and the
-    // caller guarantees zeroed memory is a valid `T`.
-    (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
 }
 
 /// Records an allocating call: `call` obtains the block (NULL on failure).

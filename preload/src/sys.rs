@@ -4,6 +4,8 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
+use alloc::boxed::Box;
+
 extern "C" {
     pub fn __libc_malloc(size: usize) -> *mut c_void;
     pub fn __libc_calloc(nmemb: usize, size: usize) -> *mut c_void;
@@ -406,4 +408,29 @@ pub fn map_once<T>(
             winner
         }
     }
+}
+
+/// A zero-filled box of `T` (a large cache, never built on the stack); `None` when memory is
+/// exhausted.
+///
+/// # Safety
+/// All zeroes must be a valid `T`, and `T` must not be zero-sized.
+pub unsafe fn zeroed<T>() -> Option<Box<T>> {
+    let layout = alloc::alloc::Layout::new::<T>();
+    // SAFETY: the caller guarantees a non-zero size.
+    let p = unsafe { alloc::alloc::alloc_zeroed(layout) } as *mut T;
+    // SAFETY: `p` was just allocated with the global allocator and this layout, and the
+    // caller guarantees zeroed memory is a valid `T`.
+    (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
+}
+
+/// [`zeroed`], or the abort on exhausted memory that `Box::new` gives. Made this way, a
+/// large box's pages become resident only as they are used (see `LibcAllocator`).
+///
+/// # Safety
+/// As for [`zeroed`].
+pub unsafe fn zeroed_box<T>() -> Box<T> {
+    // SAFETY: the caller's guarantees are `zeroed`'s.
+    unsafe { zeroed() }
+        .unwrap_or_else(|| alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<T>()))
 }

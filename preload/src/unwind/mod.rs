@@ -69,7 +69,8 @@ impl Unwinder {
     pub fn new() -> Unwinder {
         Unwinder {
             cache: RuleCache::new(crate::global::MODULE_GENERATION.load(Ordering::Relaxed)),
-            recent: Box::new([[(0, Rule::default()); 2]; RECENT]),
+            // SAFETY: all zeroes is an empty entry (address 0, the default rule).
+            recent: unsafe { sys::zeroed_box() },
             eval: cfi::Evaluator::new(),
             log: Log::new(),
             head: Head::new(),

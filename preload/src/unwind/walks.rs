@@ -10,7 +10,6 @@
 //! the walk would read the same words and reach the same frames: the id is the answer.
 
 use alloc::boxed::Box;
-use alloc::vec;
 
 use super::walk::Frame;
 
@@ -38,7 +37,7 @@ struct Walk {
 /// A thread's remembered walks, most recently used first.
 pub struct Walks {
     /// On the heap: about 9 KiB, which a thread's first allocation must not put on its stack.
-    walks: Box<[Walk]>,
+    walks: Box<[Walk; WALKS]>,
     /// Indexes of `walks` in 4-bit digits, most recently used in the lowest; the first `len`
     /// are in use. One word, so that moving a walk to the front is a few shifts.
     order: u64,
@@ -47,17 +46,9 @@ pub struct Walks {
 
 impl Walks {
     pub fn new() -> Walks {
-        let empty = Walk {
-            ip: 0,
-            sp: 0,
-            bp: 0,
-            uses_bp: false,
-            nreads: 0,
-            id: 0,
-            reads: [(0, 0); MAX_READS],
-        };
         Walks {
-            walks: vec![empty; WALKS].into_boxed_slice(),
+            // SAFETY: all zeroes is a walk of no reads, and none is in use (`len` is 0).
+            walks: unsafe { crate::sys::zeroed_box() },
             order: 0,
             len: 0,
         }
