@@ -68,6 +68,10 @@ bench() {
 SKIP_HEAPTRACK=W1 bench W1 "$BENCH/build/alloc_storm"
 bench W2 "$BENCH/build/threads"
 PYTHONMALLOC=malloc bench "W3am(1M)" "$PY" -c "d={str(i):[i]*3 for i in range(1000000)}"
+# cc1 itself, with the arguments `gcc -O2 -c` gives it: the driver's children are not followed.
+bench W3b "$(gcc -print-prog-name=cc1)" -quiet -imultiarch x86_64-linux-gnu "$BENCH/build/big.c" \
+    -dumpbase big.c -dumpbase-ext .c -mtune=generic -march=x86-64 -O2 \
+    -fasynchronous-unwind-tables -o /dev/null
 bench W3e "$BENCH/build/rustmap"
 bench W4 "$BENCH/build/leaky"
 
