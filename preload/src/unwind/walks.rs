@@ -13,7 +13,7 @@ use alloc::boxed::Box;
 
 use super::walk::Frame;
 
-/// Walks remembered.
+/// Walks remembered in each set.
 const WALKS: usize = 16;
 /// Words a remembered walk may have read (16 frames or more); deeper walks are left to the
 /// log, which serves them well when they repeat one after the other, and would take more
@@ -34,9 +34,53 @@ struct Walk {
     reads: [(u64, u64); MAX_READS],
 }
 
-/// A thread's remembered walks, most recently used first.
+/// Sets of remembered walks: a walk belongs to one by its first frame's registers, so that a
+/// call site reached by many paths (the same function under different callers) keeps up to
+/// [`WALKS`] of them without pushing out the walks of the sites in other sets, and a lookup
+/// looks through one set only. (Callgrind, against one set: CPython 200 k entries 1,669 M
+/// instructions, now 1,607 M; W1 200 k rounds 3,245 M, now 2,892 M; 2 sets gave 1,628 M and
+/// 3,122 M, 4 sets 1,627 M and 2,892 M.)
+const SETS: usize = 8;
+
+/// A thread's remembered walks.
 pub struct Walks {
-    /// On the heap: about 9 KiB, which a thread's first allocation must not put on its stack.
+    sets: [Set; SETS],
+}
+
+impl Walks {
+    pub fn new() -> Walks {
+        Walks {
+            sets: core::array::from_fn(|_| Set::new()),
+        }
+    }
+
+    /// Forgets every walk (cached rules or stack ids were dropped).
+    pub fn clear(&mut self) {
+        self.sets.iter_mut().for_each(Set::clear);
+    }
+
+    /// See [`Set::find`].
+    #[inline(always)]
+    pub fn find(&mut self, ip: u64, sp: u64, bp: u64) -> Option<u64> {
+        self.sets[set_of(ip, sp)].find(ip, sp, bp)
+    }
+
+    /// See [`Set::remember`].
+    pub fn remember(&mut self, first: &Frame, uses_bp: bool, reads: &[(u64, u64)], id: u64) {
+        self.sets[set_of(first.ip, first.sp)].remember(first, uses_bp, reads, id);
+    }
+}
+
+/// The set of walks whose first frame has the registers (ip, sp).
+#[inline(always)]
+fn set_of(ip: u64, sp: u64) -> usize {
+    ((ip ^ sp.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61) as usize
+}
+
+/// Remembered walks, most recently used first.
+struct Set {
+    /// On the heap: about 9 KiB, which a thread's first allocation must not put on its stack,
+    /// and whose pages become resident as they are used.
     walks: Box<[Walk; WALKS]>,
     /// Indexes of `walks` in 4-bit digits, most recently used in the lowest; the first `len`
     /// are in use. One word, so that moving a walk to the front is a few shifts.
@@ -44,9 +88,9 @@ pub struct Walks {
     len: usize,
 }
 
-impl Walks {
-    pub fn new() -> Walks {
-        Walks {
+impl Set {
+    fn new() -> Set {
+        Set {
             // SAFETY: all zeroes is a walk of no reads, and none is in use (`len` is 0).
             walks: unsafe { crate::sys::zeroed_box() },
             order: 0,
@@ -54,8 +98,7 @@ impl Walks {
         }
     }
 
-    /// Forgets every walk (cached rules or stack ids were dropped).
-    pub fn clear(&mut self) {
+    fn clear(&mut self) {
         self.len = 0;
         self.order = 0;
     }
@@ -67,7 +110,7 @@ impl Walks {
     /// every word a walk from a frame with that stack pointer read lies between it and the
     /// top of the thread's stack, which is mapped.
     #[inline(always)]
-    pub fn find(&mut self, ip: u64, sp: u64, bp: u64) -> Option<u64> {
+    fn find(&mut self, ip: u64, sp: u64, bp: u64) -> Option<u64> {
         for k in 0..self.len {
             let w = &self.walks[self.slot(k)];
             if w.ip != ip || w.sp != sp || (w.uses_bp && w.bp != bp) {
@@ -110,7 +153,7 @@ impl Walks {
     /// Remembers the walk whose first frame is `first` (with the flag telling whether the walk
     /// depends on its bp), which read `reads` and named the stack `id`, in place of the least
     /// recently used one.
-    pub fn remember(&mut self, first: &Frame, uses_bp: bool, reads: &[(u64, u64)], id: u64) {
+    fn remember(&mut self, first: &Frame, uses_bp: bool, reads: &[(u64, u64)], id: u64) {
         if reads.len() > MAX_READS {
             return;
         }
@@ -156,7 +199,7 @@ mod tests {
         let words = [1u64, 2, 3];
         let at = |i: usize| &words[i] as *const u64 as u64;
         let reads: Vec<(u64, u64)> = (0..3).map(|i| (at(i), words[i])).collect();
-        let mut w = Walks::new();
+        let mut w = Set::new();
         assert_eq!(w.find(10, 20, 30), None);
         w.remember(&frame(10, 20, 30), false, &reads, 7);
         assert_eq!(w.find(10, 20, 30), Some(7));
@@ -169,7 +212,7 @@ mod tests {
         // A word that changed hides the walks that read it.
         let mut changed = reads.clone();
         changed[1].1 = 5;
-        let mut w = Walks::new();
+        let mut w = Set::new();
         w.remember(&frame(10, 20, 30), false, &changed, 9);
         assert_eq!(w.find(10, 20, 30), None);
         w.clear();
@@ -179,10 +222,36 @@ mod tests {
     }
 
     #[test]
+    fn the_sets_keep_their_walks_apart() {
+        let word = 42u64;
+        let reads = [(&word as *const u64 as u64, word)];
+        // Twice as many walks as one set holds, all from one set but one: only those make
+        // room for each other.
+        let lone = (0..).find(|&ip| set_of(ip, 1) == 1).unwrap();
+        let many: Vec<u64> = (1000..)
+            .filter(|&ip| set_of(ip, 1) == 0)
+            .take(2 * WALKS)
+            .collect();
+        let mut w = Walks::new();
+        w.remember(&frame(lone, 1, 0), false, &reads, 1);
+        for (i, &ip) in many.iter().enumerate() {
+            w.remember(&frame(ip, 1, 0), false, &reads, 10 + i as u64);
+        }
+        assert_eq!(w.find(lone, 1, 0), Some(1));
+        assert_eq!(w.find(many[0], 1, 0), None);
+        assert_eq!(
+            w.find(many[2 * WALKS - 1], 1, 0),
+            Some(10 + 2 * WALKS as u64 - 1)
+        );
+        w.clear();
+        assert_eq!(w.find(lone, 1, 0), None);
+    }
+
+    #[test]
     fn the_least_recently_used_walk_makes_room() {
         let word = 42u64;
         let reads = [(&word as *const u64 as u64, word)];
-        let mut w = Walks::new();
+        let mut w = Set::new();
         for i in 0..WALKS as u64 {
             w.remember(&frame(100 + i, 1, 0), false, &reads, i + 1);
         }
