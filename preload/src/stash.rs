@@ -358,6 +358,26 @@ mod tests {
         assert_ne!(hash_stack(&a[..6], false), hash_stack(&a, false));
     }
 
+    /// Each key's node, made if new.
+    fn nodes(key: impl Fn(u64) -> (u64, u64), n: u64) -> Vec<u64> {
+        (0..n)
+            .map(|k| {
+                let (parent, ip) = key(k);
+                node(parent, ip, &mut |_| {})
+            })
+            .collect()
+    }
+
+    /// Every key's node is `ids`' and is found without being made again.
+    fn found_again(key: impl Fn(u64) -> (u64, u64), ids: &[u64]) {
+        for (k, &id) in ids.iter().enumerate() {
+            let (parent, ip) = key(k as u64);
+            let mut made = false;
+            assert_eq!(node(parent, ip, &mut |_| made = true), id);
+            assert!(!made, "node {k} made again");
+        }
+    }
+
     #[test]
     fn nodes_are_found_again_after_the_table_grew() {
         // Enough nodes for several growths (the first table holds 3,072), inserted by four
@@ -365,18 +385,7 @@ mod tests {
         const N: u64 = 40_000;
         // One thread first: every node keeps its id through the growths.
         let alone = |k: u64| (0xbeef_0000_0000 + k / 5, 0x7e00_0000_0000 + k * 16);
-        let ids: Vec<u64> = (0..N)
-            .map(|k| {
-                let (parent, ip) = alone(k);
-                node(parent, ip, &mut |_| {})
-            })
-            .collect();
-        for k in 0..N {
-            let (parent, ip) = alone(k);
-            let mut made = false;
-            assert_eq!(node(parent, ip, &mut |_| made = true), ids[k as usize]);
-            assert!(!made, "node {k} made again");
-        }
+        found_again(alone, &nodes(alone, N));
         let key = |k: u64| (0xfeed_0000_0000 + k / 7, 0x7f00_0000_0000 + k * 16);
         let threads: Vec<_> = (0..4)
             .map(|t| {
@@ -396,18 +405,7 @@ mod tests {
         }
         // Racing inserts may have made a duplicate or two; the current table then holds one,
         // which every later lookup finds without making another.
-        let ids: Vec<u64> = (0..N)
-            .map(|k| {
-                let (parent, ip) = key(k);
-                node(parent, ip, &mut |_| {})
-            })
-            .collect();
-        for k in 0..N {
-            let (parent, ip) = key(k);
-            let mut made = false;
-            assert_eq!(node(parent, ip, &mut |_| made = true), ids[k as usize]);
-            assert!(!made, "node {k} made again");
-        }
+        found_again(key, &nodes(key, N));
         // SAFETY: the current table is published and never unmapped.
         let current = unsafe { &*current_table() };
         assert!(current.cap >= 65_536, "{}", current.cap);
