@@ -54,11 +54,12 @@ impl Document {
     /// capture without them. `progress` returning false cancels.
     pub fn open(path: &Path, progress: &mut dyn FnMut(f64) -> bool) -> Result<Document, LoadError> {
         let mut capture = Capture::open(path)?;
+        let appendable = capture.may_append();
         if !HeapIndex::is_in(&capture) {
             let index =
                 HeapIndex::build_with(&capture, &mut *progress).ok_or(LoadError::Cancelled)?;
             // A capture that cannot take the index is indexed again by each analysis.
-            if capture.may_append() && index.append_to(path).is_ok() {
+            if appendable && index.append_to(path).is_ok() {
                 drop(index);
                 capture = Capture::open(path)?;
             }
@@ -66,7 +67,7 @@ impl Document {
         // Recorded with `--no-symbols`, or by a run whose memprof was stopped: its addresses
         // are resolved once, as `memprof report` resolves them, while the modules are at hand.
         if !capture.has_symbols()
-            && capture.may_append()
+            && appendable
             && memprof_symbols::symbolize(path, &mut Symbolizer::default()).is_ok()
         {
             capture = Capture::open(path)?;
